@@ -1,0 +1,191 @@
+"""The single DynamoDB table: base model, key builders, and the few writes
+PynamoDB cannot express.
+
+Every entity lives in one table under ``pk``/``sk`` (keys from the runbook:
+``USER#{user_id}`` / ``GOAL#{goal_id}``), told apart by the ``type``
+discriminator. Every item carries ``schema_version``, ``created_at``,
+``updated_at`` and ``version`` (optimistic locking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.conf import settings
+from pynamodb.attributes import (
+    Attribute,
+    DiscriminatorAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import NUMBER
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from lifestyle.timeutil import utcnow
+
+T = TypeVar("T", bound="TableItem")
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def goal_sk(goal_id: str) -> str:
+    return f"GOAL#{goal_id}"
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB number kept exact: PynamoDB's NumberAttribute goes through
+    float, which would turn a target of 0.1 km into 0.1000000000000000055."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class TableItem(Model):
+    """Base of every item in the table."""
+
+    class Meta:
+        table_name = settings.DYNAMODB_TABLE
+        region = settings.AWS_REGION
+        host = settings.AWS_ENDPOINT_URL
+        # PynamoDB's default ("LEGACY") retry configuration is botocore's
+        # standard retry mode with this many retries after the first attempt.
+        max_retry_attempts = settings.AWS_MAX_ATTEMPTS - 1
+        connect_timeout_seconds = 3
+        read_timeout_seconds = 10
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+    schema_version = NumberAttribute(default=1)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    version = VersionAttribute()
+
+
+def _model_classes() -> list[type[TableItem]]:
+    found: list[type[TableItem]] = []
+    pending: list[type[TableItem]] = [TableItem]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def configure_models() -> None:
+    """Point every model at the table and endpoint in settings and drop
+    cached connections (call after changing AWS settings)."""
+    meta = TableItem.Meta
+    meta.table_name = settings.DYNAMODB_TABLE
+    meta.region = settings.AWS_REGION
+    meta.host = settings.AWS_ENDPOINT_URL
+    meta.max_retry_attempts = settings.AWS_MAX_ATTEMPTS - 1
+    for cls in _model_classes():
+        cls._connection = None
+
+
+class ConditionFailed(Exception):
+    """A conditional write's condition did not hold; ``current`` is the item
+    as DynamoDB had it (None when there was no item)."""
+
+    def __init__(self, current: TableItem | None) -> None:
+        super().__init__("conditional check failed")
+        self.current = current
+
+
+def _conditional_call(model: TableItem, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run a single-item write that returns the stored item when its
+    condition fails (``ReturnValuesOnConditionCheckFailure``), so a conflict
+    costs no second read. PynamoDB builds the request; its botocore client
+    sends it, because PynamoDB drops the returned item from the error."""
+    from botocore.exceptions import ClientError
+
+    connection = type(model)._get_connection()
+    kwargs["TableName"] = connection.table_name
+    kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    botocore_client = connection.connection.client
+    try:
+        return getattr(botocore_client, operation)(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        raw = error.response.get("Item")
+        raise ConditionFailed(type(model).from_raw_data(raw) if raw else None) from None
+
+
+def put_new(model: T) -> T:
+    """Store ``model`` only if no item has its key yet."""
+    model.created_at = model.updated_at = utcnow()  # a new model has no version yet
+    kwargs = model.get_save_kwargs_from_instance(condition=type(model).pk.does_not_exist())
+    _conditional_call(model, "put_item", kwargs)
+    model.version = 1
+    return model
+
+
+def update_existing(
+    model: T,
+    actions: Sequence[Action],
+    condition: Condition | None = None,
+    *,
+    version: int | None = None,
+) -> T:
+    """Apply ``actions`` to the stored item if it exists (and, given
+    ``version``, only if it still has that version). Returns the item as
+    stored afterwards."""
+    cls = type(model)
+    required = cls.pk.exists()
+    if condition is not None:
+        required &= condition
+    if version is not None:
+        required &= cls.version == version
+    actions = [*actions, cls.updated_at.set(utcnow())]
+    # With a version set, PynamoDB appends ``version + 1`` to the actions;
+    # the version check itself is ours (above), so PynamoDB adds none.
+    model.version = version or 0
+    kwargs = model.get_update_kwargs_from_instance(
+        actions=actions, condition=required, add_version_condition=False
+    )
+    kwargs["ReturnValues"] = "ALL_NEW"
+    response = _conditional_call(model, "update_item", kwargs)
+    return cls.from_raw_data(response["Attributes"])
+
+
+def query_page(
+    model: type[T],
+    hash_key: str,
+    range_key_condition: Condition | None = None,
+    *,
+    filter_condition: Condition | None = None,
+    limit: int,
+    start_key: dict[str, Any] | None = None,
+    newest_first: bool = True,
+    index: Any = None,
+) -> tuple[list[T], dict[str, Any] | None]:
+    """Exactly one Query request: up to ``limit`` items and the key to
+    continue from (None at the end). PynamoDB's iterators would quietly
+    send more requests to fill a page a filter thinned out."""
+    source = index if index is not None else model
+    pages = source.query(
+        hash_key,
+        range_key_condition,
+        filter_condition=filter_condition,
+        scan_index_forward=not newest_first,
+        page_size=limit,
+        last_evaluated_key=start_key,
+    ).page_iter
+    page = next(pages)
+    items = [model.from_raw_data(raw) for raw in page.get("Items", [])]
+    return items, pages.last_evaluated_key

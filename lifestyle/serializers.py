@@ -1,0 +1,96 @@
+"""Serializer pieces every app's API uses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from lifestyle.timeutil import rfc3339
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know instead of silently dropping them,
+    so a client typo (``titel``) or an attempt to set ``status`` or
+    ``created_at`` is a 400 that names the field. ``read_only_names`` are
+    fields the resource has but a client may not write here."""
+
+    read_only_names: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors = {}
+            for name in data:
+                if name in self.fields and not self.fields[name].read_only:
+                    continue
+                errors[str(name)[:100]] = [
+                    "This field is read-only." if name in self.read_only_names
+                    else "Unknown field."
+                ]  # fmt: skip
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "12.5"})
+class ExactDecimalField(serializers.DecimalField):
+    """A positive exact decimal: accepted as a JSON number or string, given
+    back as a string (``"12.5"``) so no client parses it through a float."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 15)
+        kwargs.setdefault("decimal_places", 4)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if value <= 0:
+            raise serializers.ValidationError("Must be greater than zero.")
+        return value.normalize() if value == value.to_integral_value() else value
+
+    def to_representation(self, value: Any) -> str:
+        return format(Decimal(value).normalize(), "f")
+
+
+class TimezoneField(serializers.CharField):
+    """An IANA timezone name such as ``Europe/Paris``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        name = super().to_internal_value(data)
+        if name not in _zone_names():
+            raise serializers.ValidationError("Not an IANA timezone name (e.g. Europe/Paris).")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError("Unknown timezone.") from None
+        return name
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """Read once, on first use: listing the zone files is not free."""
+    return frozenset(available_timezones())
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class Rfc3339Field(serializers.Field):
+    """Output-only: an aware datetime as RFC 3339 in UTC."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return rfc3339(value)

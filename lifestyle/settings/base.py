@@ -1,0 +1,148 @@
+"""Production settings: everything that differs between deployments comes
+from environment variables (see the table in README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifestyle.env import env_bool, env_list, env_optional, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "lifestyle",
+    "goals",
+    "activities",
+    "ops_admin",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "lifestyle.middleware.RequestBodyLimitMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lifestyle.urls"
+WSGI_APPLICATION = "lifestyle.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# No relational database anywhere: Lambda has no disk that lasts.
+DATABASES: dict[str, dict[str, str]] = {}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- AWS -------------------------------------------------------------------
+# Lambda sets AWS_REGION itself; elsewhere either name works.
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+# One endpoint for every AWS service: moto's server locally, unset in AWS.
+AWS_ENDPOINT_URL = env_optional("AWS_ENDPOINT_URL")
+# botocore's own retry modes ("standard" or "adaptive") for boto3 and PynamoDB.
+AWS_RETRY_MODE = env_str("AWS_RETRY_MODE", "standard")
+AWS_MAX_ATTEMPTS = int(env_str("AWS_MAX_ATTEMPTS", "3"))
+
+DYNAMODB_TABLE = env_str("DYNAMODB_TABLE", "ai-lifestyle-app-goals-dev")
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "ai-lifestyle-app-attachments-dev")
+
+COGNITO_USER_POOL_ID = env_str("COGNITO_USER_POOL_ID", "")
+COGNITO_APP_CLIENT_ID = env_str("COGNITO_APP_CLIENT_ID", "")
+# The JWKS document's address: derived from the region and pool unless given.
+COGNITO_JWKS_URL = env_optional("COGNITO_JWKS_URL")
+# Seconds between two JWKS refetches caused by an unknown key id.
+COGNITO_JWKS_MIN_REFRESH_SECONDS = 5.0
+
+STORAGES = {
+    "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+AWS_S3_REGION_NAME = AWS_REGION
+AWS_S3_ENDPOINT_URL = AWS_ENDPOINT_URL
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+
+# --- API -------------------------------------------------------------------
+# Requests to the API larger than this are refused with 413 before parsing.
+API_MAX_BODY_BYTES = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["lifestyle.auth.CognitoAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "lifestyle.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # No django.contrib.auth: an anonymous request simply has no user.
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lifestyle API",
+    "DESCRIPTION": (
+        "Goals, activities and progress for the Lifestyle mobile app. "
+        "Authenticate with a Cognito ID or access token: `Authorization: Bearer <token>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Security headers ------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# API Gateway terminates TLS and forwards the scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging ---------------------------------------------------------------
+# JSON-free, one line per record; PynamoDB's debug logging prints whole items
+# (personal data), so it is capped at INFO whatever the root level.
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "pynamodb": {"level": "INFO"},
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},
+    },
+}
+
+# --- Provisioning (manage.py provision) -------------------------------------
+COGNITO_USER_POOL_NAME = env_str("COGNITO_USER_POOL_NAME", "ai-lifestyle-app-users-dev")
+COGNITO_APP_CLIENT_NAME = env_str("COGNITO_APP_CLIENT_NAME", "lifestyle-mobile")
+STAFF_GROUPS = ("ops-support", "ops-admin")

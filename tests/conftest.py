@@ -1,0 +1,124 @@
+"""The AWS stand-ins every test runs against.
+
+One moto server (real HTTP on loopback) serves DynamoDB, S3 and Cognito for
+the whole session, so the JWKS fetch, botocore's retries and PynamoDB's
+requests all take the path they take in production. The stack is
+provisioned once with the product's own provisioning code; each test gets
+fresh Cognito users, so their DynamoDB partitions never overlap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from unittest import mock
+
+import pytest
+from django.test.utils import override_settings
+from rest_framework.test import APIClient
+
+from lifestyle.local_aws import start_moto_server
+from lifestyle.provisioning import ensure_user, provision, sign_in
+
+PASSWORD = "Correct-horse-battery-9"
+_users = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server, endpoint = start_moto_server()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_stack(moto_endpoint: str) -> Iterator[dict[str, str]]:
+    with override_settings(AWS_ENDPOINT_URL=moto_endpoint, AWS_S3_ENDPOINT_URL=moto_endpoint):
+        stack = provision()
+        with override_settings(
+            COGNITO_USER_POOL_ID=stack.user_pool_id, COGNITO_APP_CLIENT_ID=stack.app_client_id
+        ):
+            yield {
+                "endpoint": moto_endpoint,
+                "user_pool_id": stack.user_pool_id,
+                "app_client_id": stack.app_client_id,
+                "table": stack.table,
+                "bucket": stack.bucket,
+            }
+
+
+@pytest.fixture(autouse=True)
+def _aws(aws_stack: dict[str, str]) -> dict[str, str]:
+    """Every test talks to the session's moto server."""
+    return aws_stack
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    user_id: str
+    id_token: str
+    access_token: str
+
+    def client(self, token: str | None = None) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token or self.access_token}")
+        return api
+
+
+def make_user(stack: dict[str, str], *groups: str) -> User:
+    username = f"user{next(_users)}-{uuid.uuid4().hex[:8]}"
+    ensure_user(
+        stack["user_pool_id"],
+        username=username,
+        password=PASSWORD,
+        email=f"{username}@example.com",
+        groups=groups,
+    )
+    tokens = sign_in(stack["app_client_id"], username, PASSWORD)
+    import jwt
+
+    sub = jwt.decode(tokens["AccessToken"], options={"verify_signature": False})["sub"]
+    return User(username, PASSWORD, sub, tokens["IdToken"], tokens["AccessToken"])
+
+
+@pytest.fixture
+def user(aws_stack: dict[str, str]) -> User:
+    return make_user(aws_stack)
+
+
+@pytest.fixture
+def other_user(aws_stack: dict[str, str]) -> User:
+    return make_user(aws_stack)
+
+
+@pytest.fixture
+def api(user: User) -> APIClient:
+    """An API client signed in as ``user``."""
+    return user.client()
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def aws_calls() -> Iterator[Counter[str]]:
+    """Counts AWS requests by ``service.Operation`` (DynamoDB, S3, Cognito),
+    whichever library sends them, at botocore's single choke point."""
+    from botocore.client import BaseClient
+
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counting(self: BaseClient, operation: str, params: dict[str, object]) -> object:
+        calls[f"{self.meta.service_model.service_name}.{operation}"] += 1
+        return original(self, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", counting):
+        yield calls
