@@ -22,7 +22,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
-from jwt import PyJWK, PyJWKClient, PyJWKClientError
+from jwt import PyJWK, PyJWKClient, PyJWKClientError, PyJWKSetError
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -32,6 +32,7 @@ from lifestyle.errors import ServiceUnavailable
 ALGORITHM = "RS256"
 ID_TOKEN, ACCESS_TOKEN = "id", "access"
 TOKEN_USES = (ID_TOKEN, ACCESS_TOKEN)
+KEYS_UNAVAILABLE = "Sign-in keys are unavailable; retry shortly."
 
 
 class TokenRejected(Exception):
@@ -76,6 +77,7 @@ class JwksKeys:
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
+        self._unavailable = False
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> PyJWK:
@@ -84,9 +86,13 @@ class JwksKeys:
             return key
         with self._lock:
             key = self._keys.get(kid)
-            if key is None and self._may_refresh():
-                self._refresh()
-                key = self._keys.get(kid)
+            if key is None:
+                if self._may_refresh():
+                    self._refresh()
+                    key = self._keys.get(kid)
+                elif self._unavailable:
+                    # The last fetch failed: still a 503, not "unknown key".
+                    raise ServiceUnavailable(KEYS_UNAVAILABLE)
         if key is None:
             raise TokenRejected("The token was signed with an unknown key.")
         return key
@@ -101,10 +107,14 @@ class JwksKeys:
     def _refresh(self) -> None:
         try:
             jwk_set = self._client.get_jwk_set(refresh=True)
-        except PyJWKClientError as error:
+        except (PyJWKClientError, PyJWKSetError, ValueError) as error:
             # Without keys no token can be checked: the caller should retry,
-            # not sign in again, so this is a 503 rather than a 401.
-            raise ServiceUnavailable("Sign-in keys are unavailable; retry shortly.") from error
+            # not sign in again, so this is a 503 rather than a 401. (A body
+            # that is not JSON raises ValueError; one without usable keys,
+            # PyJWKSetError.)
+            self._unavailable = True
+            raise ServiceUnavailable(KEYS_UNAVAILABLE) from error
+        self._unavailable = False
         self._keys = {
             key.key_id: key
             for key in jwk_set.keys

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "lifestyle.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -52,8 +53,13 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Static files (Swagger UI, later the console) are served by WhiteNoise from
+# the installed packages, the same under runserver and on Lambda.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+# Where `collectstatic` gathers files when a package is built; unset, the
+# files are served straight from the installed apps.
+STATIC_ROOT = env_optional("DJANGO_STATIC_ROOT")
 
 # --- AWS -------------------------------------------------------------------
 # Lambda sets AWS_REGION itself; elsewhere either name works.
@@ -126,7 +132,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging ---------------------------------------------------------------
 # JSON-free, one line per record; PynamoDB's debug logging prints whole items
-# (personal data), so it is capped at INFO whatever the root level.
+# (personal data), so it is capped at WARNING whatever the root level.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
@@ -135,7 +141,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "pynamodb": {"level": "INFO"},
+        "pynamodb": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "werkzeug": {"level": "WARNING"},
