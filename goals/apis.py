@@ -17,7 +17,13 @@ from goals.models import KINDS, PERIODS, STATUSES, Goal
 from lifestyle.http import etag_for, if_match_version
 from lifestyle.pagination import PageQuerySerializer, decode_cursor, encode_cursor, page_response
 from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error
-from lifestyle.serializers import ExactDecimalField, Rfc3339Field, StrictSerializer, TimezoneField
+from lifestyle.serializers import (
+    ExactDecimalField,
+    Rfc3339Field,
+    StrictSerializer,
+    TimezoneField,
+    UuidTextField,
+)
 
 READ_ONLY = ("created_at", "updated_at", "version", "archived_at")
 
@@ -65,7 +71,7 @@ class GoalListCreateApi(APIView):
     class CreateInputSerializer(GoalFieldsSerializer):
         read_only_names = ("status", *READ_ONLY)
 
-        id = serializers.UUIDField(required=False, help_text="Your own UUID, for safe retries.")
+        id = UuidTextField(required=False, help_text="Your own UUID, for safe retries.")
         kind = serializers.ChoiceField(choices=KINDS)
         period = serializers.ChoiceField(choices=PERIODS, required=False)
         timezone = TimezoneField(required=False, help_text="IANA name; default UTC.")
@@ -197,20 +203,27 @@ class GoalDetailApi(APIView):
         return goal_response(goal)
 
 
+# Shared by archive and unarchive: a subclass's extend_schema replaces, not
+# extends, its parent's, so unarchive names these again.
+ARCHIVE_SCHEMA: dict[str, Any] = {
+    "parameters": [IF_MATCH_OPTIONAL],
+    "request": None,
+    "responses": {
+        200: GoalOutputSerializer,
+        404: error("No such goal."),
+        412: error("The goal changed since you read it."),
+        **COMMON_ERRORS,
+    },
+}
+
+
 class GoalArchiveApi(APIView):
     archive = True
 
     @extend_schema(
         operation_id="archive_goal",
         summary="Archive a goal (no-op if already archived)",
-        parameters=[IF_MATCH_OPTIONAL],
-        request=None,
-        responses={
-            200: GoalOutputSerializer,
-            404: error("No such goal."),
-            412: error("The goal changed since you read it."),
-            **COMMON_ERRORS,
-        },
+        **ARCHIVE_SCHEMA,
     )
     def post(self, request: Request, goal_id: str) -> Response:
         service = services.goal_archive if self.archive else services.goal_unarchive
@@ -228,6 +241,7 @@ class GoalUnarchiveApi(GoalArchiveApi):
     @extend_schema(
         operation_id="unarchive_goal",
         summary="Make an archived goal active again (no-op if not archived)",
+        **ARCHIVE_SCHEMA,
     )
     def post(self, request: Request, goal_id: str) -> Response:
         return super().post(request, goal_id)

@@ -74,16 +74,18 @@ def goal_create(
     request again returns the stored goal (created=False); a different
     request with that id is a 409.
     """
+    client_id = normalize_id(goal_id) if goal_id else None
+    if goal_id and client_id is None:
+        raise ValidationFailed(fields={"id": ["Must be a UUID."]})
+    # The canonical id, so a retry spelling the UUID differently is still a retry.
     requested = {
-        "goal_id": goal_id, "title": title, "kind": kind, "description": description,
+        "goal_id": client_id, "title": title, "kind": kind, "description": description,
         "category": category, "unit": unit, "target": target, "period": period,
         "start_date": start_date, "due_date": due_date, "timezone": timezone,
     }  # fmt: skip
     start = start_date or today_in(timezone)
     _check_goal_rules(kind=kind, target=target, start_date=start, due_date=due_date)
-    goal_id = normalize_id(goal_id) if goal_id else new_ulid()
-    if goal_id is None:
-        raise ValidationFailed(fields={"id": ["Must be a UUID."]})
+    goal_id = client_id or new_ulid()
     goal = Goal(
         user_pk(user_id),
         goal_sk(goal_id),
@@ -143,6 +145,9 @@ def goal_update(
         raise ValidationFailed(fields={name: ["This field cannot be changed."] for name in unknown})
     if not changes:
         raise ValidationFailed("Send at least one field to change.")
+    if changes.get("status") == "archived":
+        # Archiving also stamps archived_at: only goal_archive does it.
+        raise ValidationFailed(fields={"status": ["Archive with goal_archive (POST .../archive)."]})
     start, due = changes.get("start_date"), changes.get("due_date")
     if start and due and due < start:
         raise ValidationFailed(fields={"due_date": ["Must be on or after the start date."]})

@@ -75,10 +75,25 @@ class ServiceUnavailable(ApplicationError):
     retry_after_seconds = 1
 
 
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8. JSON lets a
+    client send a lone surrogate (``"\\ud800"``); DRF echoes some inputs
+    in its messages (``"..." is not a valid choice``) and unknown field
+    names are echoed too, so without this the renderer would fail with a
+    500 on bad input. Such characters are shown as ``\\ud800``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    return value
+
+
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": _encodable(message)}
     if fields:
-        error["fields"] = fields
+        error["fields"] = _encodable(fields)
     return {"error": error}
 
 

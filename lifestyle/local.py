@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK_FILE = ROOT / ".local" / "stack.json"
+STACK_FILE = Path(os.environ.get("LOCAL_STACK_FILE", ROOT / ".local" / "stack.json"))
 
 HOST = "127.0.0.1"
 API_PORT = int(os.environ.get("LOCAL_API_PORT", "8000"))
@@ -159,7 +159,7 @@ Lifestyle is running locally.
   User pool    {stack["user_pool_id"]}   app client {stack["app_client_id"]}
   Demo user    {demo["username"]} / {demo["password"]}
   Staff user   {staff["username"]} / {staff["password"]}   (groups ops-support, ops-admin)
-  Coordinates  {STACK_FILE.relative_to(ROOT)}
+  Coordinates  {STACK_FILE}
 
 Get a token (in another terminal, from this folder):
   TOKEN=$(.venv/bin/python manage.py get_token \\

@@ -60,6 +60,17 @@ class ExactDecimalField(serializers.DecimalField):
         return format(Decimal(value).normalize(), "f")
 
 
+class UuidTextField(serializers.UUIDField):
+    """A UUID written as text. DRF's own field also takes a JSON integer
+    (123 becomes ``00000000-0000-0000-0000-00000000007b``), a wrong type
+    that should be a 400 like any other."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TimezoneField(serializers.CharField):
     """An IANA timezone name such as ``Europe/Paris``."""
 
@@ -80,8 +91,11 @@ class TimezoneField(serializers.CharField):
 
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    """Read once, on first use: listing the zone files is not free."""
-    return frozenset(available_timezones())
+    """Read once, on first use: listing the zone files is not free.
+    ``localtime`` is the host's own zone (a symlink some systems keep among
+    the zone files), not an IANA name: it would mean different things on a
+    laptop and on Lambda."""
+    return frozenset(available_timezones() - {"localtime"})
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

@@ -10,7 +10,11 @@ import json
 import os
 from pathlib import Path
 
-STACK_FILE = Path(__file__).resolve().parent.parent.parent / ".local" / "stack.json"
+STACK_FILE = Path(
+    os.environ.get(
+        "LOCAL_STACK_FILE", Path(__file__).resolve().parent.parent.parent / ".local" / "stack.json"
+    )
+)
 
 
 def _stack() -> dict[str, str]:
