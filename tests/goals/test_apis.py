@@ -477,7 +477,7 @@ def test_get_of_an_unknown_goal_is_not_found(api: APIClient, goal_id: str) -> No
         "..%2Fx",
         "%00",
         "z" * 36,
-        "01m8g6fqqkfrpammdxp43929vc",
+        "01M8G6FQQKFRPAMMDXP43929V!",
         "x" * 3000,
         "GOAL%23x",
     ],

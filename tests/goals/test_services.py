@@ -204,7 +204,7 @@ def test_get_returns_the_owners_goal_only(make, user_id: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "goal_id", ["abc", "../x", "GOAL#x", "z" * 36, "01m8g6fqqkfrpammdxp43929vc"]
+    "goal_id", ["abc", "../x", "GOAL#x", "z" * 36, "81M8G6FQQKFRPAMMDXP43929VC"]
 )
 def test_get_of_text_that_is_no_id_asks_nothing(
     user_id: str, goal_id: str, dynamo_calls: DynamoCalls
