@@ -68,7 +68,7 @@ class GoalFieldsSerializer(StrictSerializer):
 
 
 class GoalListCreateApi(APIView):
-    class CreateInputSerializer(GoalFieldsSerializer):
+    class GoalCreateInputSerializer(GoalFieldsSerializer):
         read_only_names = ("status", *READ_ONLY)
 
         id = UuidTextField(required=False, help_text="Your own UUID, for safe retries.")
@@ -125,7 +125,7 @@ class GoalListCreateApi(APIView):
     @extend_schema(
         operation_id="create_goal",
         summary="Create a goal (idempotent with your own id)",
-        request=CreateInputSerializer,
+        request=GoalCreateInputSerializer,
         responses={
             201: GoalOutputSerializer,
             409: error("Another goal has this id."),
@@ -133,7 +133,7 @@ class GoalListCreateApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = self.CreateInputSerializer(data=request.data)
+        serializer = self.GoalCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if "id" in data:
@@ -157,7 +157,7 @@ IF_MATCH_OPTIONAL = OpenApiParameter(
 
 
 class GoalDetailApi(APIView):
-    class UpdateInputSerializer(GoalFieldsSerializer):
+    class GoalUpdateInputSerializer(GoalFieldsSerializer):
         read_only_names = ("id", "kind", "period", "timezone", *READ_ONLY)
 
         status = serializers.ChoiceField(
@@ -180,7 +180,7 @@ class GoalDetailApi(APIView):
         operation_id="update_goal",
         summary="Change a goal's fields",
         parameters=[IF_MATCH],
-        request=UpdateInputSerializer,
+        request=GoalUpdateInputSerializer,
         responses={
             200: GoalOutputSerializer,
             404: error("No such goal."),
@@ -192,7 +192,7 @@ class GoalDetailApi(APIView):
     )
     def patch(self, request: Request, goal_id: str) -> Response:
         version = if_match_version(request, required=True)
-        serializer = self.UpdateInputSerializer(data=request.data)
+        serializer = self.GoalUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         goal = services.goal_update(
             user_id=request.user.user_id,

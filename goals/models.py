@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 
 from lifestyle.dynamo import DecimalAttribute, TableItem, goal_sk, user_pk
@@ -28,6 +30,12 @@ class Goal(TableItem, discriminator="Goal"):
     archived_at = UTCDateTimeAttribute(null=True)
     # Fingerprint of the create request, so a retry can be told from a clash.
     request_hash = UnicodeAttribute(null=True)
+
+    @property
+    def period_target(self) -> Decimal:
+        """What one period must reach to count as met (a habit without a
+        target: done once)."""
+        return self.target if self.target is not None else Decimal(1)
 
     @classmethod
     def key(cls, user_id: str, goal_id: str) -> Goal:

@@ -189,3 +189,84 @@ def query_page(
     page = next(pages)
     items = [model.from_raw_data(raw) for raw in page.get("Items", [])]
     return items, pages.last_evaluated_key
+
+
+class TransactionCancelled(Exception):
+    """A transaction did not happen. ``reasons`` maps each named part that
+    caused it to DynamoDB's code (``ConditionalCheckFailed``,
+    ``TransactionConflict``...) and the item as stored (None if absent)."""
+
+    def __init__(self, reasons: dict[str, tuple[str, TableItem | None]]) -> None:
+        super().__init__(f"transaction cancelled: {sorted(reasons)}")
+        self.reasons = reasons
+
+    def failed(self, name: str) -> bool:
+        return name in self.reasons
+
+    def item(self, name: str) -> TableItem | None:
+        return self.reasons[name][1] if name in self.reasons else None
+
+    @property
+    def conflicted(self) -> bool:
+        """Cancelled only because another writer got there first: retry."""
+        return any(code == "TransactionConflict" for code, _ in self.reasons.values())
+
+
+class Transaction:
+    """TransactWriteItems whose parts have names, in the order given, so a
+    cancellation says which part failed and with what stored item
+    (PynamoDB's own TransactWrite reorders parts by kind)."""
+
+    def __init__(self) -> None:
+        self._items: list[dict[str, Any]] = []
+        self._names: list[str] = []
+
+    def _add(self, name: str, operation: str, kwargs: dict[str, Any]) -> None:
+        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        self._items.append({operation: kwargs})
+        self._names.append(name)
+
+    def put(self, name: str, model: TableItem, condition: Condition | None = None) -> None:
+        """Store ``model``; with its VersionAttribute checked (a new model:
+        no item yet) and bumped, as PynamoDB's save does."""
+        self._add(name, "Put", model.get_save_kwargs_from_instance(condition=condition))
+
+    def update(
+        self,
+        name: str,
+        model: TableItem,
+        actions: Sequence[Action],
+        condition: Condition | None = None,
+    ) -> None:
+        kwargs = model.get_update_kwargs_from_instance(
+            actions=list(actions), condition=condition, add_version_condition=False
+        )
+        self._add(name, "Update", kwargs)
+
+    def delete(self, name: str, model: TableItem, condition: Condition | None = None) -> None:
+        kwargs = model.get_delete_kwargs_from_instance(
+            condition=condition, add_version_condition=False
+        )
+        self._add(name, "Delete", kwargs)
+
+    def check(
+        self, name: str, model: type[TableItem], key: tuple[str, str], condition: Condition
+    ) -> None:
+        kwargs = model.get_operation_kwargs_from_class(key[0], key[1], condition=condition)
+        self._add(name, "ConditionCheck", kwargs)
+
+    def commit(self) -> None:
+        from pynamodb.exceptions import VerboseClientError
+
+        connection = TableItem._get_connection().connection
+        try:
+            connection.dispatch("TransactWriteItems", {"TransactItems": self._items})
+        except VerboseClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons: dict[str, tuple[str, TableItem | None]] = {}
+            for name, reason in zip(self._names, error.cancellation_reasons, strict=False):
+                if reason is not None:
+                    stored = TableItem.from_raw_data(reason.raw_item) if reason.raw_item else None
+                    reasons[name] = (reason.code, stored)
+            raise TransactionCancelled(reasons) from None

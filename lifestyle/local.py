@@ -136,6 +136,8 @@ def _serve(endpoint: str) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, str(ROOT / "manage.py"), "runserver", f"{HOST}:{API_PORT}"]
+    if os.environ.get("LOCAL_API_RELOAD", "1") == "0":
+        command.append("--noreload")  # for scripts: no restart when a file changes
     api = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603 (our own manage.py)
     try:
         return api.wait()

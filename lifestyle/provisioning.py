@@ -44,8 +44,20 @@ KEY_SCHEMA = [
     {"AttributeName": "sk", "KeyType": "RANGE"},
 ]
 ATTRIBUTES = [
-    {"AttributeName": "pk", "AttributeType": "S"},
-    {"AttributeName": "sk", "AttributeType": "S"},
+    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "goal_time", "time_key")
+]
+# Local secondary indexes exist only if the table is created with them: a
+# goal's activities in time order, and all activities in time order.
+LOCAL_INDEXES = [
+    {
+        "IndexName": index,
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": sort_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    for index, sort_key in (("by_goal_time", "goal_time"), ("by_time", "time_key"))
 ]
 
 
@@ -59,6 +71,7 @@ def ensure_table(name: str, report: Report) -> str:
             TableName=name,
             KeySchema=KEY_SCHEMA,
             AttributeDefinitions=ATTRIBUTES,
+            LocalSecondaryIndexes=LOCAL_INDEXES,
             BillingMode="PAY_PER_REQUEST",
             SSESpecification={"Enabled": True, "SSEType": "KMS"},
             Tags=[{"Key": "app", "Value": "ai-lifestyle-app"}],
@@ -79,6 +92,8 @@ def ensure_table(name: str, report: Report) -> str:
 
 
 # --- S3 ------------------------------------------------------------------------
+
+NONCURRENT_VERSION_DAYS = 30
 
 
 def ensure_bucket(name: str, report: Report) -> str:
@@ -117,7 +132,26 @@ def ensure_bucket(name: str, report: Report) -> str:
             ]
         },
     )
-    report(f"bucket {name}: versioning on, encrypted, public access blocked")
+    # Versioning keeps deleted files recoverable for a while, not forever:
+    # a user who deletes a photo (or their account) expects it to go.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-old-versions",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+    report(
+        f"bucket {name}: versioning on (old versions kept {NONCURRENT_VERSION_DAYS} days), "
+        "encrypted, public access blocked"
+    )
     return name
 
 

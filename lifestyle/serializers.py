@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -105,6 +106,31 @@ class Rfc3339Field(serializers.Field):
     def __init__(self, **kwargs: Any) -> None:
         kwargs["read_only"] = True
         super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return rfc3339(value)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class AwareDateTimeField(serializers.Field):
+    """An RFC 3339 moment with its UTC offset (``2026-11-28T23:30:00+01:00``
+    or ``...Z``); a time without an offset is ambiguous and refused."""
+
+    default_error_messages = {
+        "invalid": "Must be an RFC 3339 date and time, e.g. 2026-11-28T07:30:00+01:00.",
+        "naive": "Needs a UTC offset (e.g. +01:00 or Z).",
+    }
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if not isinstance(data, str) or len(data) > 40 or "T" not in data.upper():
+            self.fail("invalid")
+        try:
+            value = datetime.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid")
+        if value.utcoffset() is None:
+            self.fail("naive")
+        return value.astimezone(UTC)
 
     def to_representation(self, value: Any) -> str:
         return rfc3339(value)

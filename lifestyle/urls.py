@@ -6,6 +6,7 @@ from lifestyle.views import HealthApi
 api_v1 = [
     path("health", HealthApi.as_view(), name="health"),
     path("goals", include("goals.urls")),
+    path("", include("activities.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -71,7 +71,7 @@ def test_smoke_test_command_passes_against_a_live_server(
     call_command("smoke_test", base_url=live_url, username=user.username, password=user.password)
     lines = capsys.readouterr().out.splitlines()
     steps = [line.split()[1] for line in lines if line.startswith("ok")]
-    assert steps == ["health", "sign", "create", "get", "list", "update", "archive"]
+    assert steps == ["health", "sign", "create", "get", "list", "update", "log", "get", "archive"]
     assert "Smoke test passed" in lines[-1]
 
 

@@ -71,6 +71,7 @@ def test_make_run_serves_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> No
         LOCAL_STACK_FILE=str(stack_file),
         LOCAL_API_PORT=str(_free_port()),
         LOCAL_AWS_PORT=str(_free_port()),
+        LOCAL_API_RELOAD="0",
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "lifestyle.local"],

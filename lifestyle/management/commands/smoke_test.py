@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -63,9 +64,9 @@ def expect(status: int, wanted: int, body: Any) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Post-deployment smoke test: signs in through Cognito, then creates, reads, lists, "
-        "updates and archives a goal over HTTP. One line per step; exits non-zero on the "
-        "first failure."
+        "Post-deployment smoke test: signs in through Cognito, then creates, reads, lists and "
+        "updates a goal, logs an activity against it, reads its progress and archives it, "
+        "over HTTP. One line per step; exits non-zero on the first failure."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -84,6 +85,8 @@ class Command(BaseCommand):
             ("get goal", lambda: self.get(client, state)),
             ("list goals", lambda: self.list(client, state)),
             ("update goal", lambda: self.update(client, state)),
+            ("log activity", lambda: self.log_activity(client, state)),
+            ("get progress", lambda: self.progress(client, state)),
             ("archive goal", lambda: self.archive(client, state)),
         ]
         for name, step in steps:
@@ -161,6 +164,29 @@ class Command(BaseCommand):
         if body.get("title") != change["title"] or headers.get("ETag") == state["etag"]:
             raise SmokeFailure(f"update not applied: {body}")
         return f"etag={headers.get('ETag')}"
+
+    def log_activity(self, client: Client, state: dict[str, Any]) -> str:
+        activity = {
+            "id": str(uuid.uuid4()),
+            "value": "5.5",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "note": "smoke test",
+        }
+        for attempt in ("first", "retry"):  # a retried request must count once
+            status, _, body = client.call(
+                "POST", f"/api/v1/goals/{state['id']}/activities", activity
+            )
+            expect(status, 201, body)
+            if body.get("id") != activity["id"]:
+                raise SmokeFailure(f"{attempt}: activity has id {body.get('id')}")
+        return f"id={activity['id']} (sent twice)"
+
+    def progress(self, client: Client, state: dict[str, Any]) -> str:
+        status, _, body = client.call("GET", f"/api/v1/goals/{state['id']}/progress")
+        expect(status, 200, body)
+        if body.get("total") != "5.5" or body.get("activity_count") != 1:
+            raise SmokeFailure(f"expected one activity totalling 5.5: {body}")
+        return f"total={body['total']} percent={body.get('percent')}"
 
     def archive(self, client: Client, state: dict[str, Any]) -> str:
         status, _, body = client.call("POST", f"/api/v1/goals/{state['id']}/archive")
