@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -48,15 +49,22 @@ def _run_walkthrough(api_url: str, env: dict[str, str]) -> str:
 
 
 def _check_walkthrough_output(output: str) -> None:
-    bodies = [line for line in output.splitlines() if line.startswith("{")]
-    created, fetched, active, updated, stale, archived, listed = map(json.loads, bodies)
+    bodies = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (created, fetched, active, updated, stale, logged, replayed, progress,
+     upload, confirmed, attachments, archived, listed, unarchived) = bodies  # fmt: skip
     assert created["id"] == fetched["id"] == "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
-    assert updated["title"] == "Run 120 km this month"
-    assert updated["target"] == "120"
-    assert stale["error"]["code"] == "precondition_failed"
-    assert archived["status"] == "archived"
-    assert [goal["id"] for goal in listed["items"]] == [created["id"]]
     assert isinstance(active["items"], list)
+    assert (updated["title"], updated["target"]) == ("Run 120 km this month", "120")
+    assert stale["error"]["code"] == "precondition_failed"
+    assert replayed == logged
+    assert Decimal(progress["current_period"]["value"]) >= Decimal("12.5")
+    assert progress["last_activity_at"] == logged["occurred_at"]
+    assert confirmed["status"] == "ready"
+    assert [item["id"] for item in attachments["items"]] == [upload["id"]]
+    assert "S3 answered <Response [204]>" in output
+    assert archived["status"] == "archived"
+    assert created["id"] in [goal["id"] for goal in listed["items"]]
+    assert unarchived["status"] == "active"
 
 
 @pytest.mark.e2e
