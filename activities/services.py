@@ -334,9 +334,18 @@ def _raise_for(cancelled: TransactionCancelled, expected_version: int | None = N
     raise _Retry
 
 
-def _check_version(activity: Activity, expected_version: int | None) -> None:
-    if expected_version is not None and activity.version != expected_version:
+def _open(user_id: str, activity_id: str, expected_version: int | None) -> tuple[Activity, Ledger]:
+    """The stored activity (at the version the client saw) and its goal's
+    ledger, for a change or a delete."""
+    current = activity_get(user_id=user_id, activity_id=activity_id)
+    if expected_version is not None and current.version != expected_version:
         raise PreconditionFailed("The activity has changed since you read it.")
+    found = _read(
+        [(current.pk, goal_sk(current.goal_id)), (current.pk, progress_sk(current.goal_id))]
+    )
+    ledger = _ledger(user_id, current.goal_id, found)
+    _check_goal_open(ledger)
+    return current, ledger
 
 
 def activity_update(
@@ -350,13 +359,7 @@ def activity_update(
         raise ValidationFailed("Send at least one field to change.")
 
     def attempt() -> Activity:
-        current = activity_get(user_id=user_id, activity_id=activity_id)
-        _check_version(current, expected_version)
-        found = _read(
-            [(current.pk, goal_sk(current.goal_id)), (current.pk, progress_sk(current.goal_id))]
-        )
-        ledger = _ledger(user_id, current.goal_id, found)
-        _check_goal_open(ledger)
+        current, ledger = _open(user_id, activity_id, expected_version)
         changed = Activity.from_raw_data(current.serialize())
         if "value" in changes:
             changed.value = parse_value(ledger.goal.kind, changes["value"])
@@ -389,13 +392,7 @@ def activity_delete(*, user_id: str, activity_id: str, expected_version: int | N
     (its attachments' files are the caller's to remove)."""
 
     def attempt() -> Activity:
-        current = activity_get(user_id=user_id, activity_id=activity_id)
-        _check_version(current, expected_version)
-        found = _read(
-            [(current.pk, goal_sk(current.goal_id)), (current.pk, progress_sk(current.goal_id))]
-        )
-        ledger = _ledger(user_id, current.goal_id, found)
-        _check_goal_open(ledger)
+        current, ledger = _open(user_id, activity_id, expected_version)
         _load_buckets(ledger, {current.period_key})
         ledger.count(current, -1)
         _refresh_last_activity(ledger, current)
