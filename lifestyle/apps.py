@@ -28,6 +28,4 @@ class LifestyleConfig(AppConfig):
     verbose_name = "Lifestyle"
 
     def ready(self) -> None:
-        from lifestyle import schema  # noqa: F401  (registers OpenAPI extensions)
-
         setting_changed.connect(_reset_on_change, dispatch_uid="lifestyle-aws-settings")

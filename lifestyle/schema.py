@@ -1,26 +1,11 @@
-"""OpenAPI pieces shared by every app: the security scheme, the error shape
-and the responses most operations can give."""
+"""OpenAPI pieces shared by every app's views: the error shape and the
+responses most operations can give. (The security scheme is in
+``lifestyle.openapi``, loaded only when a schema is generated.)"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-
-
-class CognitoBearerScheme(OpenApiAuthenticationExtension):
-    target_class = "lifestyle.auth.CognitoAuthentication"
-    name = "cognito"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "A Cognito ID or access token from this pool's app client.",
-        }
 
 
 class ErrorDetailSerializer(serializers.Serializer):

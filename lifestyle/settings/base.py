@@ -120,6 +120,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["lifestyle.openapi_auth.preprocess"],
     "ENUM_NAME_OVERRIDES": {"AttachmentStatusEnum": "activities.attachments.STATUSES"},
 }
 
