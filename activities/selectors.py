@@ -57,13 +57,17 @@ def _stamp(moment: datetime) -> str:
 
 def _time_range(
     attribute: Any, prefix: str, start: datetime | None, end: datetime | None
-) -> Condition:
+) -> Condition | None:
     """``start`` inclusive, ``end`` exclusive, on keys ``{prefix}{stamp}#{id}``:
-    ``{prefix}{end}`` sorts before every key at that very moment."""
-    if start is None and end is None:
-        return attribute.startswith(prefix)
+    ``{prefix}{end}`` sorts before every key at that very moment. DynamoDB
+    refuses an empty string in a key condition, so with no prefix (the
+    cross-goal index) an open start is ``<`` or no condition at all."""
     low = f"{prefix}{_stamp(start)}" if start else prefix
     high = f"{prefix}{_stamp(end)}" if end else f"{prefix}~"  # "~" sorts after digits
+    if not low:
+        return attribute < high if end else None
+    if start is None and end is None:
+        return attribute.startswith(prefix)
     return attribute.between(low, high)
 
 

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -150,7 +150,9 @@ class Ledger:
             "goal",
             Goal,
             (goal.pk, goal.sk),
-            Goal.status == "active",
+            # The same rule as _check_goal_open: only an archived goal is closed
+            # (a completed one still takes activities).
+            Goal.pk.exists() & (Goal.status != "archived"),
         )
         transaction.put("progress", self.progress)
         for key, bucket in self.buckets.items():
@@ -224,6 +226,8 @@ def _with_retries(attempt: Callable[[], T]) -> T:
 
 
 def _check_time(occurred_at: datetime, now: datetime) -> None:
+    if occurred_at.utcoffset() is None:
+        raise ValidationFailed(fields={"occurred_at": ["Needs a UTC offset."]})
     if occurred_at > now + MAX_FUTURE:
         raise ValidationFailed(fields={"occurred_at": ["Can be at most a day in the future."]})
 
@@ -265,8 +269,10 @@ def activity_log(
     activity_id = client_id or new_ulid()
     if occurred_at.tzinfo is None:
         raise ValidationFailed(fields={"occurred_at": ["Needs a UTC offset."]})
+    # The moment in UTC: the same instant written with another offset is the same request.
+    moment = occurred_at.astimezone(UTC)
     request_hash = _fingerprint(
-        {"goal_id": goal_id, "value": value, "occurred_at": occurred_at, "note": note}
+        {"goal_id": goal_id, "value": value, "occurred_at": moment, "note": note}
     )
 
     def attempt() -> tuple[Activity, bool]:
@@ -382,6 +388,7 @@ def activity_update(
             transaction.commit()
         except TransactionCancelled as cancelled:
             _raise_for(cancelled, expected_version)
+        changed.update_local_version_attribute()  # the put stored version + 1
         return changed
 
     return _with_retries(attempt)

@@ -13,13 +13,16 @@ import itertools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from unittest import mock
 
 import pytest
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
+from lifestyle.errors import ApplicationError
 from lifestyle.local_aws import start_moto_server
 from lifestyle.provisioning import ensure_user, provision, sign_in
 
@@ -122,3 +125,49 @@ def aws_calls() -> Iterator[Counter[str]]:
 
     with mock.patch.object(BaseClient, "_make_api_call", counting):
         yield calls
+
+
+class DynamoCalls:
+    """The DynamoDB requests counted since the test began (or ``reset()``),
+    by operation name: ``{"PutItem": 1}``."""
+
+    prefix = "dynamodb."
+
+    def __init__(self, aws_calls: Counter[str]) -> None:
+        self._aws_calls = aws_calls
+
+    def reset(self) -> None:
+        self._aws_calls.clear()
+
+    def __call__(self) -> dict[str, int]:
+        return {
+            name.removeprefix(self.prefix): count
+            for name, count in self._aws_calls.items()
+            if name.startswith(self.prefix)
+        }
+
+
+@pytest.fixture
+def dynamo_calls(aws_calls: Counter[str]) -> DynamoCalls:
+    return DynamoCalls(aws_calls)
+
+
+def assert_error(response: Any, status: int, code: str, *fields: str) -> dict[str, Any]:
+    """The API's one error shape, with this status and code, naming ``fields``."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    for field in fields:
+        assert field in error["fields"], error
+    return error
+
+
+@contextmanager
+def raises(error: type[ApplicationError], *fields: str) -> Iterator[None]:
+    """``pytest.raises`` that also checks the error names exactly ``fields``."""
+    with pytest.raises(error) as info:
+        yield
+    assert set(info.value.fields or {}) == set(fields), info.value.fields

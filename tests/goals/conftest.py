@@ -2,37 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
-
-import pytest
-
-
-class DynamoCalls:
-    """The DynamoDB requests counted since the test began (or ``reset()``),
-    by operation name: ``{"PutItem": 1}``."""
-
-    prefix = "dynamodb."
-
-    def __init__(self, aws_calls: Counter[str]) -> None:
-        self._aws_calls = aws_calls
-
-    def reset(self) -> None:
-        self._aws_calls.clear()
-
-    def __call__(self) -> dict[str, int]:
-        return {
-            name.removeprefix(self.prefix): count
-            for name, count in self._aws_calls.items()
-            if name.startswith(self.prefix)
-        }
-
-
-@pytest.fixture
-def dynamo_calls(aws_calls: Counter[str]) -> DynamoCalls:
-    return DynamoCalls(aws_calls)
 
 
 def today_in(timezone: str) -> date:

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from goals.models import Goal
 from lifestyle.dynamo import goal_sk, user_pk
-from tests.conftest import User
-from tests.goals.conftest import FAR_ZONES, DynamoCalls, todays_around
+from tests.conftest import DynamoCalls, User, assert_error
+from tests.goals.conftest import FAR_ZONES, todays_around
 
 GOALS = "/api/v1/goals"
 VALID = {"title": "Read books", "kind": "count", "target": "12"}
@@ -34,19 +34,6 @@ def body_with(**changes: Any) -> dict[str, Any]:
 
 def post_raw(client: APIClient, raw: bytes, content_type: str = "application/json") -> Any:
     return client.generic("POST", GOALS, raw, content_type=content_type)
-
-
-def assert_error(response: Any, status: int, code: str, *fields: str) -> dict[str, Any]:
-    """The API's one error shape, with this status and code, naming ``fields``."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    for field in fields:
-        assert field in error["fields"], error
-    return error
 
 
 def without(mapping: dict[str, Any], *names: str) -> dict[str, Any]:

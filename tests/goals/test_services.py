@@ -7,8 +7,6 @@ its own, so its partition starts empty.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,13 +17,13 @@ from goals import selectors, services
 from goals.models import Goal
 from lifestyle.dynamo import goal_sk, user_pk
 from lifestyle.errors import (
-    ApplicationError,
     Conflict,
     NotFound,
     PreconditionFailed,
     ValidationFailed,
 )
-from tests.goals.conftest import FAR_ZONES, DynamoCalls, todays_around
+from tests.conftest import DynamoCalls, raises
+from tests.goals.conftest import FAR_ZONES, todays_around
 
 START = date(2030, 1, 10)
 DUE = date(2030, 3, 1)
@@ -66,14 +64,6 @@ def update(goal: Goal, version: int | None = 1, user_id: str | None = None, **ch
         changes=changes,
         expected_version=version,
     )
-
-
-@contextmanager
-def raises(error: type[ApplicationError], *fields: str) -> Iterator[None]:
-    """``pytest.raises`` that also checks the error names exactly ``fields``."""
-    with pytest.raises(error) as info:
-        yield
-    assert set(info.value.fields or {}) == set(fields), info.value.fields
 
 
 # --- create ------------------------------------------------------------------------
