@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import get_script_prefix
 
 
 @cache
@@ -31,3 +32,14 @@ def schema(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
 def docs(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Swagger UI over the document."""
     return _views()["docs"](request, *args, **kwargs)
+
+
+def server_at_script_prefix(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A POSTPROCESSING_HOOK: under a script prefix (API Gateway's stage on
+    the execute-api host) the API's server is that prefix, so Swagger UI's
+    "Try it out" calls ``/dev/api/v1/...``, not ``/api/v1/...``. At the root
+    (custom domain, runserver) the default server ``/`` is already right."""
+    prefix = get_script_prefix().rstrip("/")
+    if prefix:
+        result["servers"] = [{"url": prefix}]
+    return result

@@ -55,7 +55,9 @@ USE_TZ = True
 
 # Static files (Swagger UI, later the console) are served by WhiteNoise from
 # the installed packages, the same under runserver and on Lambda.
-STATIC_URL = "static/"
+# Absolute: the stage prefix is added per request by the storage below
+# (Django would add SCRIPT_NAME to a relative one once, before any request).
+STATIC_URL = "/static/"
 WHITENOISE_USE_FINDERS = True
 # Where `collectstatic` gathers files when a package is built; unset, the
 # files are served straight from the installed apps.
@@ -82,7 +84,7 @@ COGNITO_JWKS_MIN_REFRESH_SECONDS = 5.0
 
 STORAGES = {
     "default": {"BACKEND": "storages.backends.s3.S3Storage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "lifestyle.staticfiles.ScriptPrefixStaticFilesStorage"},
 }
 AWS_S3_REGION_NAME = AWS_REGION
 AWS_S3_ENDPOINT_URL = AWS_ENDPOINT_URL
@@ -121,6 +123,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["lifestyle.openapi_auth.preprocess"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lifestyle.openapi.server_at_script_prefix",
+    ],
     "ENUM_NAME_OVERRIDES": {"AttachmentStatusEnum": "activities.attachments.STATUSES"},
 }
 
