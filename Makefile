@@ -13,12 +13,13 @@ STAMP := $(VENV)/.installed-dev
 # their warnings say nothing about our install.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install run test lint typecheck pytest smoke clean
+.PHONY: help install run test lint typecheck pytest smoke package clean
 
 help:
 	@echo "make run     start moto's AWS stand-in, provision it, serve the API on :8000"
 	@echo "make test    lint, type-check and run every test"
 	@echo "make smoke   run the post-deployment smoke test against 'make run'"
+	@echo "make package build the Lambda zip with Zappa (build/lifestyle-dev.zip) and check it"
 	@echo "make clean   remove the virtualenv and local state"
 
 $(STAMP): pyproject.toml
@@ -48,5 +49,29 @@ test: lint typecheck pytest
 smoke: $(STAMP)
 	@$(BIN)/python -m lifestyle.local smoke
 
+# --- Lambda package -----------------------------------------------------------
+# Zappa zips the ACTIVE virtualenv, so the package is built from one that holds
+# only the runtime dependencies and Zappa (pyproject's `dependencies` plus the
+# `deploy` extra), never the `dev` tools. The project itself is not installed
+# there: Zappa copies the working tree, and an installed copy would win over it.
+# SOURCE_DATE_EPOCH makes pip write hash-based .pyc files (PEP 552): Lambda
+# extracts every file with the zip's 1980 date, which invalidates ordinary
+# timestamp-based bytecode, so each cold start would compile everything again.
+PACKAGE_VENV := .venv-package
+PACKAGE_STAMP := $(PACKAGE_VENV)/.installed
+PACKAGE_STAGE ?= dev
+
+$(PACKAGE_STAMP): pyproject.toml
+	@rm -rf $(PACKAGE_VENV)
+	@$(PYTHON) -m venv $(PACKAGE_VENV)
+	@$(PACKAGE_VENV)/bin/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["deploy"]))' > $(PACKAGE_VENV)/requirements.txt
+	@echo "Installing the runtime dependencies and Zappa into $(PACKAGE_VENV)..."
+	@SOURCE_DATE_EPOCH=315532800 $(PACKAGE_VENV)/bin/python -m pip install -q -r $(PACKAGE_VENV)/requirements.txt 2>&1 | $(QUIET_PIP)
+	@$(PACKAGE_VENV)/bin/python -c "import django, rest_framework, pynamodb, zappa"
+	@touch $@
+
+package: $(PACKAGE_STAMP)
+	@$(PACKAGE_VENV)/bin/python deploy/package.py --stage $(PACKAGE_STAGE) --output build/lifestyle-$(PACKAGE_STAGE).zip
+
 clean:
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) $(PACKAGE_VENV) .local build

@@ -6,6 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from lifestyle.env import env_bool, env_list, env_optional, env_str
+from lifestyle.secrets import load_secrets
+
+# Deployments keep DJANGO_SECRET_KEY and kin in Secrets Manager: with
+# LIFESTYLE_SECRET_ID set, the secret fills in the variables not yet set,
+# once per process, before anything below reads them.
+load_secrets()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 

@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-dep
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
-for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "COGNITO_JWKS_URL"):
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "COGNITO_JWKS_URL", "LIFESTYLE_SECRET_ID"):
     os.environ.pop(_name, None)
 
 from lifestyle.settings.base import *  # noqa: E402, F403
