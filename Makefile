@@ -13,12 +13,13 @@ STAMP := $(VENV)/.installed-dev
 # their warnings say nothing about our install.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install run test lint typecheck pytest smoke package clean
+.PHONY: help install run test lint typecheck pytest smoke bench package clean
 
 help:
 	@echo "make run     start moto's AWS stand-in, provision it, serve the API on :8000"
 	@echo "make test    lint, type-check and run every test"
 	@echo "make smoke   run the post-deployment smoke test against 'make run'"
+	@echo "make bench   run the benchmarks under bench/ (cold start)"
 	@echo "make package build the Lambda zip with Zappa (build/lifestyle-dev.zip) and check it"
 	@echo "make clean   remove the virtualenv and local state"
 
@@ -48,6 +49,10 @@ test: lint typecheck pytest
 
 smoke: $(STAMP)
 	@$(BIN)/python -m lifestyle.local smoke
+
+# Benchmarks measure, tests do not: timings never gate `make test`.
+bench: $(STAMP)
+	@$(BIN)/python -m bench.cold_start --runs 7 --imports
 
 # --- Lambda package -----------------------------------------------------------
 # Zappa zips the ACTIVE virtualenv, so the package is built from one that holds

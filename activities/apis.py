@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from activities.models import Activity
 from activities.selectors import Progress
 from lifestyle.http import etag_for, if_match_version
 from lifestyle.pagination import PageQuerySerializer, decode_cursor, encode_cursor, page_response
-from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error
+from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
 from lifestyle.serializers import (
     AwareDateTimeField,
     ExactDecimalField,

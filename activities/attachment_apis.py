@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from activities import attachments
 from activities.models import Attachment
 from lifestyle.ids import normalize_id
-from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error
+from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
 from lifestyle.serializers import Rfc3339Field, StrictSerializer
 
 # Presigned URLs carry signed credentials: no cache may keep them.

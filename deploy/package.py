@@ -11,8 +11,12 @@ itself looks up on PyPI.
    without ``attach_policy``: the rendered per-account policy it names is
    only needed by ``zappa deploy``/``update``, and packaging must work on a
    fresh clone.
-2. The zip's size, zipped and unzipped, against Lambda's limits.
-3. Bytecode for every module that has none: Lambda extracts the zip with
+2. Trimmed of what the function can never use: botocore's API models of the
+   services the IAM policy does not let it call (some 15 MiB zipped of the
+   ~400 services botocore describes), and translations (``USE_I18N`` is
+   off: ``*.mo`` and ``*.po`` files are excluded in ``zappa_settings.json``).
+3. The zip's size, zipped and unzipped, against Lambda's limits.
+4. Bytecode for every module that has none: Lambda extracts the zip with
    the 1980 dates Zappa writes, which invalidates timestamp-based ``.pyc``
    files, and ``/var/task`` is read-only, so without hash-based bytecode
    (PEP 552) every cold start compiles every module again (measured here:
@@ -20,12 +24,13 @@ itself looks up on PyPI.
    dependencies' bytecode is made hash-based at install time
    (``SOURCE_DATE_EPOCH``, see the Makefile); ours, whose working-tree
    ``__pycache__`` is excluded, and Zappa's generated files are compiled here.
-4. No development package inside; the app and Zappa's generated files are;
+5. No development package inside; the app and Zappa's generated files are;
    nothing from the repository's tests, bench, docs or virtualenvs is.
-5. A smoke run of the package itself: the zip is extracted and, in a Python
+6. A smoke run of the package itself: the zip is extracted and, in a Python
    that sees nothing but the standard library and the extracted files,
    Zappa's handler answers a keep-warm event and an API Gateway request for
-   ``/api/v1/health``. A module dropped by an over-eager exclude fails here,
+   ``/api/v1/health``, and boto3 builds a client for every service the
+   policy grants. A module dropped by an over-eager exclude fails here,
    not at the first cold start in AWS.
 """
 
@@ -48,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+POLICY_TEMPLATE = ROOT / "deploy" / "lambda-policy.template.json"
 MIB = 1024 * 1024
 # Lambda's quotas (MiB as AWS counts them): a zip uploaded directly with the
 # request, and the function's code once unzipped, layers included.
@@ -140,6 +146,45 @@ def run_zappa(stage: str, output: Path, venv: Path, log: Path) -> float:
         print(log.read_text()[-4000:], file=sys.stderr)
         raise SystemExit(f"zappa package failed (exit {result.returncode}); full log: {log}")
     return elapsed
+
+
+def policy_services(template: Path = POLICY_TEMPLATE) -> list[str]:
+    """The AWS services the function's policy lets it call (the prefixes of
+    its actions: ``dynamodb``, ``s3``, ...), which are also the names of
+    botocore's API models. A service added to the code needs a policy grant
+    anyway, and with it comes its model."""
+    services: set[str] = set()
+    for statement in json.loads(template.read_text())["Statement"]:
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            services.add(action.split(":", 1)[0])
+    return sorted(services)
+
+
+def trim_botocore(path: Path, keep: list[str]) -> tuple[int, int]:
+    """Rewrite the zip without ``botocore/data/<service>/`` for services not
+    in ``keep`` (the files at the top of ``botocore/data``, endpoints and
+    partitions, stay). Returns the entries and compressed bytes removed."""
+    prefix = "botocore/data/"
+    kept_prefixes = tuple(f"{prefix}{service}/" for service in keep)
+
+    def unused(name: str) -> bool:
+        rest = name.removeprefix(prefix)
+        return name.startswith(prefix) and "/" in rest and not name.startswith(kept_prefixes)
+
+    removed = saved = 0
+    trimmed = path.with_suffix(".trimmed.zip")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(trimmed, "w") as target:
+        for info in source.infolist():
+            if unused(info.filename):
+                removed += 1
+                saved += info.compress_size
+                continue
+            # Copied compressed as they are: same bytes, same entry metadata.
+            with source.open(info) as data:
+                target.writestr(info, data.read(), compress_type=info.compress_type)
+    trimmed.replace(path)
+    return removed, saved
 
 
 def add_bytecode(path: Path, runtime: str) -> int:
@@ -276,12 +321,18 @@ SMOKE = textwrap.dedent(
     response = handler.lambda_handler(event, Context())
     body = json.loads(response["body"])
     assert response["statusCode"] == 200 and body == {"status": "ok"}, response
+
+    # Clients are built offline: this proves each granted service's API
+    # model survived the trim.
+    import boto3
+    for service in sys.argv[1:]:
+        boto3.client(service, region_name="us-east-1")
     print("ok")
     """
 )
 
 
-def smoke(archive_path: Path, venv: Path) -> None:
+def smoke(archive_path: Path, venv: Path, services: list[str]) -> None:
     """Serve one request from the extracted package, in a Python with no
     site-packages at all (``-S``), so every import comes from the zip."""
     with tempfile.TemporaryDirectory(prefix="lambda-task-") as task:
@@ -290,7 +341,7 @@ def smoke(archive_path: Path, venv: Path) -> None:
         env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
         env.update(AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
         result = subprocess.run(  # noqa: S603 (fixed command)
-            [str(venv / "bin" / "python"), "-I", "-S", "-B", "-c", SMOKE],
+            [str(venv / "bin" / "python"), "-I", "-S", "-B", "-c", SMOKE, *services],
             cwd=task,
             env=env,
             capture_output=True,
@@ -301,7 +352,8 @@ def smoke(archive_path: Path, venv: Path) -> None:
     passed = result.returncode == 0 and result.stdout.strip().endswith("ok")
     print(
         "check: the package alone (no site-packages) answers keep-warm and "
-        f"GET /api/v1/health through Zappa's handler: {'yes' if passed else 'NO'}"
+        f"GET /api/v1/health through Zappa's handler, builds clients for {', '.join(services)}: "
+        f"{'yes' if passed else 'NO'}"
     )
     if not passed:
         print(result.stdout[-3000:], result.stderr[-5000:], sep="\n", file=sys.stderr)
@@ -326,6 +378,12 @@ def main() -> None:
 
     print(f"zappa package {options.stage} from {venv.name} (no AWS credentials)...")
     elapsed = run_zappa(options.stage, output, venv, output.with_suffix(".log"))
+    services = policy_services()
+    removed, saved = trim_botocore(output, services)
+    print(
+        f"trim: botocore API models kept for {', '.join(services)}; "
+        f"{removed} files of other services removed ({mib(saved)} zipped)"
+    )
     added = add_bytecode(output, stage_config(options.stage)["runtime"])
 
     with zipfile.ZipFile(output) as archive:
@@ -351,7 +409,7 @@ def main() -> None:
         problems.append(f"unzipped size {mib(unzipped)} is over {mib(UNZIPPED_LIMIT)}")
     if problems:
         raise SystemExit("Package refused: " + "; ".join(problems))
-    smoke(output, venv)
+    smoke(output, venv, services)
     print("package OK")
 
 

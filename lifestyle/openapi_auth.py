@@ -1,12 +1,16 @@
-"""How the schema describes our authentication. drf-spectacular finds
-extensions by their being imported; SPECTACULAR_SETTINGS names
-``preprocess`` as a hook, so any schema generation imports this module."""
+"""Schema generation's entry point: how the schema describes our
+authentication, and the views' deferred ``extend_schema`` annotations.
+drf-spectacular finds extensions by their being imported; SPECTACULAR_SETTINGS
+names ``preprocess`` as a hook, so any schema generation (the HTTP endpoint
+or ``manage.py spectacular``) imports this module and calls it first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+from lifestyle.schema import apply_deferred_schemas
 
 
 class CognitoBearerScheme(OpenApiAuthenticationExtension):
@@ -23,5 +27,8 @@ class CognitoBearerScheme(OpenApiAuthenticationExtension):
 
 
 def preprocess(endpoints: list[Any], **kwargs: Any) -> list[Any]:
-    """A hook that changes nothing: naming it is what loads this module."""
+    """Runs before the generator inspects any view: the views' annotations
+    (see ``lifestyle.schema.extend_schema``) are applied here. The endpoints
+    pass through unchanged."""
+    apply_deferred_schemas()
     return endpoints

@@ -18,6 +18,7 @@ import io
 import json
 import re
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,10 +196,58 @@ def test_no_exclude_pattern_drops_a_runtime_module() -> None:
             if parts[0] in top_level_only:
                 dropped.add(str(file))
             for part in parts:
-                # Packages' own test suites and READMEs are never imported.
-                if excluded.match(part) and part != "tests" and not part.endswith(".md"):
+                # Packages' own test suites and READMEs are never imported,
+                # nor translations with USE_I18N off.
+                unused = part == "tests" or part.endswith((".md", ".po", ".mo"))
+                if excluded.match(part) and not unused:
                     dropped.add(str(file))
     assert not dropped, sorted(dropped)[:20]
+
+
+def test_translations_are_excluded_because_nothing_loads_them() -> None:
+    assert settings.USE_I18N is False
+    assert {"*.po", "*.mo"} <= set(zappa_stage("dev")["exclude"])
+
+
+def _package_script() -> Any:
+    spec = importlib.util.spec_from_file_location("package_script", ROOT / "deploy" / "package.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_botocore_models_kept_are_those_of_the_services_the_policy_grants() -> None:
+    services = _package_script().policy_services()
+    assert {"dynamodb", "s3", "cognito-idp", "secretsmanager"} <= set(services)
+    for service in services:  # each is a real botocore model name
+        boto3.session.Session().get_available_services().index(service)
+
+
+def test_trim_removes_other_services_models_and_keeps_everything_else(tmp_path: Path) -> None:
+    archive = tmp_path / "lambda.zip"
+    entries = {
+        "botocore/data/endpoints.json": b"{}",
+        "botocore/data/dynamodb/2012-08-10/service-2.json.gz": b"dynamodb",
+        "botocore/data/ec2/2016-11-15/service-2.json.gz": b"e" * 1000,
+        "botocore/data/dynamodbstreams/2012-08-10/service-2.json.gz": b"streams",
+        "botocore/client.py": b"# client",
+        "lifestyle/settings/base.py": b"# settings",
+    }
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in entries.items():
+            target.writestr(name, data)
+
+    removed, saved = _package_script().trim_botocore(archive, ["dynamodb"])
+
+    with zipfile.ZipFile(archive) as result:
+        left = {name: result.read(name) for name in result.namelist()}
+    gone = {"botocore/data/ec2/2016-11-15/service-2.json.gz",
+            "botocore/data/dynamodbstreams/2012-08-10/service-2.json.gz"}  # fmt: skip
+    assert left == {name: data for name, data in entries.items() if name not in gone}
+    assert removed == 2
+    assert saved > 0
 
 
 def test_zappa_cli_only_packages_are_excluded() -> None:
