@@ -24,14 +24,26 @@ def _views() -> dict[str, Any]:
     }
 
 
+def _serve(name: str, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    response: HttpResponse = _views()[name](request, *args, **kwargs)
+    if response.status_code == 406:
+        # drf-spectacular renders this refusal in a format the client just
+        # said it does not accept (HTML, YAML); the API's errors are JSON.
+        from lifestyle.errors import json_error
+
+        offered = "an OpenAPI document (JSON or YAML)" if name == "schema" else "an HTML page"
+        return json_error(request, 406, "not_acceptable", f"This resource is {offered}.")
+    return response
+
+
 def schema(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """The OpenAPI 3 document."""
-    return _views()["schema"](request, *args, **kwargs)
+    return _serve("schema", request, *args, **kwargs)
 
 
 def docs(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Swagger UI over the document."""
-    return _views()["docs"](request, *args, **kwargs)
+    return _serve("docs", request, *args, **kwargs)
 
 
 def server_at_script_prefix(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -79,6 +79,17 @@ def test_swagger_ui_is_served_with_its_assets() -> None:
     assert asset.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [("/api/v1/docs/", "application/json"), ("/api/v1/schema/", "text/html")],
+)
+def test_an_unacceptable_accept_header_is_a_json_406(path: str, accept: str) -> None:
+    response = APIClient().get(path, HTTP_ACCEPT=accept)
+    assert response.status_code == 406
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_acceptable"
+
+
 def test_serving_requests_does_not_load_the_schema_generator() -> None:
     """The generator (and django.test and Jinja2, which it imports) costs
     ~40 ms of a cold start; only the schema endpoints may load it."""
