@@ -10,6 +10,8 @@ The rules (DESIGN.md, after AWS's own aws-jwt-verify):
 - Keys are cached per process. An unknown ``kid`` refetches the JWKS, at
   most once per ``COGNITO_JWKS_MIN_REFRESH_SECONDS``, so a flood of forged
   tokens cannot turn into a flood of requests to Cognito.
+- A valid token of a user staff disabled is refused (401 ``token_revoked``)
+  if its sign-in predates the revocation: see ``ops_admin.revocations``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from lifestyle.errors import ServiceUnavailable
+from ops_admin import revocations
 
 ALGORITHM = "RS256"
 ID_TOKEN, ACCESS_TOKEN = "id", "access"
 TOKEN_USES = (ID_TOKEN, ACCESS_TOKEN)
 KEYS_UNAVAILABLE = "Sign-in keys are unavailable; retry shortly."
+REVOKED_SIGN_IN = "This sign-in was revoked; sign in again."
 
 
 class TokenRejected(Exception):
@@ -217,6 +221,8 @@ class CognitoAuthentication(BaseAuthentication):
             claims = token_verifier().verify(token)
         except TokenRejected as rejected:
             raise AuthenticationFailed(str(rejected)) from None
+        if revocations.is_revoked(claims):  # after the signature: forgeries cost no read
+            raise AuthenticationFailed(REVOKED_SIGN_IN, code="token_revoked")
         return user_from_claims(claims), token
 
     def authenticate_header(self, request: Request) -> str:

@@ -22,6 +22,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection.table import TableConnection
 from pynamodb.constants import NUMBER
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -60,8 +61,8 @@ class TableItem(Model):
         table_name = settings.DYNAMODB_TABLE
         region = settings.AWS_REGION
         host = settings.AWS_ENDPOINT_URL
-        # PynamoDB's default ("LEGACY") retry configuration is botocore's
-        # standard retry mode with this many retries after the first attempt.
+        # botocore's retry mode and attempts come from settings (see
+        # _get_connection); this is the batch writes' retry budget.
         max_retry_attempts = settings.AWS_MAX_ATTEMPTS - 1
         connect_timeout_seconds = 3
         read_timeout_seconds = 10
@@ -72,7 +73,31 @@ class TableItem(Model):
     schema_version = NumberAttribute(default=1)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+    # When data migration 0002 (lifestyle/data_migrations) rewrote the item;
+    # None on every item it has not touched.
+    migrated_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        """PynamoDB's connection, its botocore client retrying as boto3's do
+        (``lifestyle.aws.retry_config``) and counted in the request log.
+
+        PynamoDB 6.1 takes a retry mode only from its global settings file
+        (``retry_configuration``; Meta has no such option) and otherwise
+        always uses botocore's standard mode; its ``Connection`` builds the
+        client on first use from ``_retry_configuration``, so setting that
+        on a new connection gives the client our mode and attempts.
+        tests/lifestyle/test_throttling.py checks the client's config."""
+        from lifestyle.aws import retry_config
+        from lifestyle.request_log import instrument
+
+        known = cls._connection
+        connection = super()._get_connection()
+        if connection is not known:  # new: its botocore client does not exist yet
+            connection.connection._retry_configuration = retry_config()
+            instrument(connection.connection.client)
+        return connection
 
 
 def _model_classes() -> list[type[TableItem]]:
@@ -212,6 +237,10 @@ class TransactionCancelled(Exception):
         return any(code == "TransactionConflict" for code, _ in self.reasons.values())
 
 
+# Cancellation reasons that say "too busy", not "this item's condition failed".
+_CAPACITY = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+
+
 class Transaction:
     """TransactWriteItems whose parts have names, in the order given, so a
     cancellation says which part failed and with what stored item
@@ -264,6 +293,8 @@ class Transaction:
         except VerboseClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
+            if any(r is not None and r.code in _CAPACITY for r in error.cancellation_reasons):
+                raise  # not a verdict on the items: nothing was written; the API answers 503
             reasons: dict[str, tuple[str, TableItem | None]] = {}
             for name, reason in zip(self._names, error.cancellation_reasons, strict=False):
                 if reason is not None:

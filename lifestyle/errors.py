@@ -149,6 +149,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         status, body = 400, error_body("validation_error", message, fields)
     elif isinstance(exc, drf.APIException):
         code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), "error")
+        given = exc.get_codes()  # a code given when raised: AuthenticationFailed(m, code=...)
+        if isinstance(given, str) and given != exc.default_code:
+            code = given
         status, body = exc.status_code, error_body(code, str(exc.detail))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

@@ -113,14 +113,26 @@ def anonymous() -> APIClient:
 @pytest.fixture
 def aws_calls() -> Iterator[Counter[str]]:
     """Counts AWS requests by ``service.Operation`` (DynamoDB, S3, Cognito),
-    whichever library sends them, at botocore's single choke point."""
+    whichever library sends them, at botocore's single choke point.
+
+    Reads of the revoked sign-ins list (``ops_admin.revocations``) count
+    apart, as ``revocations.GetItem``: each process rereads that one item at
+    most once per ``REVOCATION_CACHE_SECONDS`` for all the requests it
+    serves, so which request pays for it depends on the clock, not on the
+    request. Per-request DynamoDB counts (``dynamo_calls``) stay what the
+    request itself costs; tests/ops/test_users.py counts the list reads."""
     from botocore.client import BaseClient
+
+    from ops_admin.revocations import LIST_PK
 
     calls: Counter[str] = Counter()
     original = BaseClient._make_api_call
 
-    def counting(self: BaseClient, operation: str, params: dict[str, object]) -> object:
-        calls[f"{self.meta.service_model.service_name}.{operation}"] += 1
+    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> object:
+        service = self.meta.service_model.service_name
+        if service == "dynamodb" and params.get("Key", {}).get("pk") == {"S": LIST_PK}:
+            service = "revocations"
+        calls[f"{service}.{operation}"] += 1
         return original(self, operation, params)
 
     with mock.patch.object(BaseClient, "_make_api_call", counting):

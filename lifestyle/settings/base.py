@@ -31,6 +31,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lifestyle.middleware.RequestLogMiddleware",  # first: sees every request's final status
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lifestyle.middleware.RequestBodyLimitMiddleware",
@@ -87,9 +88,18 @@ COGNITO_APP_CLIENT_ID = env_str("COGNITO_APP_CLIENT_ID", "")
 COGNITO_JWKS_URL = env_optional("COGNITO_JWKS_URL")
 # Seconds between two JWKS refetches caused by an unknown key id.
 COGNITO_JWKS_MIN_REFRESH_SECONDS = 5.0
+# Revoked sign-ins (ops_admin.revocations): each process rereads the list at
+# most this often, so a disabled user's tokens stop working within it.
+REVOCATION_CACHE_SECONDS = float(env_str("REVOCATION_CACHE_SECONDS", "5"))
+# How long a revocation is kept: the longest ID/access token lifetime
+# Cognito allows (24 h), after which every token it refuses has expired.
+REVOCATION_WINDOW_SECONDS = int(env_str("REVOCATION_WINDOW_SECONDS", str(24 * 3600)))
+# Revocations the one list item may hold (about 60 bytes each: DynamoDB items
+# stop at 400 KB, and every process rereads the item).
+REVOCATION_MAX_ENTRIES = 4000
 
 STORAGES = {
-    "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    "default": {"BACKEND": "lifestyle.storage.S3Storage"},
     "staticfiles": {"BACKEND": "lifestyle.staticfiles.ScriptPrefixStaticFilesStorage"},
 }
 AWS_S3_REGION_NAME = AWS_REGION
@@ -144,20 +154,28 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging ---------------------------------------------------------------
-# JSON-free, one line per record; PynamoDB's debug logging prints whole items
-# (personal data), so it is capped at WARNING whatever the root level.
+# One JSON object per line on stderr (CloudWatch on Lambda, the terminal
+# locally), every record of a request stamped with its request id, and one
+# line per request on "lifestyle.request" (lifestyle/request_log.py).
+# PynamoDB's debug logging prints whole items (personal data), so it is
+# capped at WARNING whatever the root level. Zappa's access log line
+# ("zappa.wsgi") holds the client's IP, user agent and query string, and
+# Django's "django.request" repeats what the request line says (a 500's
+# traceback included): both stay quiet.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "lifestyle.request_log.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pynamodb": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "werkzeug": {"level": "WARNING"},
+        "zappa.wsgi": {"level": "WARNING"},
+        "django.request": {"level": "CRITICAL"},
     },
 }
 

@@ -43,5 +43,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-secret-key-never-deployed")
 os.environ.setdefault("DYNAMODB_TABLE", "ai-lifestyle-app-goals-local")
 os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "ai-lifestyle-app-attachments-local")
+# The pool make run creates (lifestyle/local.py); without this, `provision`
+# in a second terminal looks for, and creates, the base default's `-dev` pool.
+os.environ.setdefault("COGNITO_USER_POOL_NAME", "ai-lifestyle-app-users-local")
 
 from lifestyle.settings.base import *  # noqa: E402, F403
