@@ -9,6 +9,7 @@ discriminator. Every item carries ``schema_version``, ``created_at``,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -81,23 +82,44 @@ class TableItem(Model):
     @classmethod
     def _get_connection(cls) -> TableConnection:
         """PynamoDB's connection, its botocore client retrying as boto3's do
-        (``lifestyle.aws.retry_config``) and counted in the request log.
+        (``lifestyle.aws.retry_config``), counted in the request log, and
+        shared by every model class.
 
         PynamoDB 6.1 takes a retry mode only from its global settings file
         (``retry_configuration``; Meta has no such option) and otherwise
         always uses botocore's standard mode; its ``Connection`` builds the
         client on first use from ``_retry_configuration``, so setting that
         on a new connection gives the client our mode and attempts.
-        tests/lifestyle/test_throttling.py checks the client's config."""
-        from lifestyle.aws import retry_config
-        from lifestyle.request_log import instrument
+        tests/lifestyle/test_throttling.py checks the client's config.
 
+        PynamoDB gives each model class its own connection and so its own
+        botocore client, some 85 ms of a cold start each (the first request
+        touches three model classes). All our models share one table and one
+        configuration, so they share the first connection's client."""
         known = cls._connection
         connection = super()._get_connection()
         if connection is not known:  # new: its botocore client does not exist yet
-            connection.connection._retry_configuration = retry_config()
-            instrument(connection.connection.client)
+            connection.connection._client = _shared_client(connection)
         return connection
+
+
+_client_lock = threading.Lock()
+_client: Any = None
+
+
+def _shared_client(connection: TableConnection) -> Any:
+    """The process's one botocore DynamoDB client for the models, built by
+    the first connection that needs it (botocore clients are thread-safe)."""
+    from lifestyle.aws import retry_config
+    from lifestyle.request_log import instrument
+
+    global _client
+    with _client_lock:
+        if _client is None:
+            connection.connection._retry_configuration = retry_config()
+            _client = connection.connection.client
+            instrument(_client)
+        return _client
 
 
 def _model_classes() -> list[type[TableItem]]:
@@ -118,6 +140,9 @@ def configure_models() -> None:
     meta.region = settings.AWS_REGION
     meta.host = settings.AWS_ENDPOINT_URL
     meta.max_retry_attempts = settings.AWS_MAX_ATTEMPTS - 1
+    global _client
+    with _client_lock:
+        _client = None
     for cls in _model_classes():
         cls._connection = None
 

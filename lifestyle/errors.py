@@ -137,6 +137,48 @@ def _aws_unavailable(exc: Exception) -> bool:
     return isinstance(exc, BotoCoreError | ClientError | PynamoDBException)
 
 
+# AWS answers that mean "busy, try again": the 503 is the honest reply and a
+# warning is enough. Anything else (AccessDenied after a deploy, a missing
+# table, a validation error in our own request) is a fault to fix: an ERROR,
+# so `zappa tail --filter ERROR` shows it.
+_AWS_BUSY = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "TransactionCanceledException",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "SlowDown",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "RequestTimeout",
+    }
+)
+
+
+def _aws_error_code(exc: Exception) -> str | None:
+    """The AWS error code behind ``exc``, or None (connection errors)."""
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return getattr(exc, "cause_response_code", None)  # PynamoDB's wrappers
+
+
+def _log_aws_failure(exc: Exception) -> None:
+    code = _aws_error_code(exc)
+    if code is None or code in _AWS_BUSY or code.startswith("5"):
+        logger.warning(
+            "AWS busy or unreachable: %s %s", type(exc).__name__, code or "", exc_info=exc
+        )
+    else:
+        logger.error("AWS refused a call: %s %s", type(exc).__name__, code, exc_info=exc)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every exception becomes the error shape."""
     headers: dict[str, str] = {}
@@ -162,7 +204,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, RequestDataTooBig):
         status, body = 413, error_body(PayloadTooLarge.code, PayloadTooLarge.default_message)
     elif _aws_unavailable(exc):
-        logger.warning("AWS call failed: %s", type(exc).__name__, exc_info=exc)
+        _log_aws_failure(exc)
         status = ServiceUnavailable.status
         body = error_body(ServiceUnavailable.code, ServiceUnavailable.default_message)
         headers["Retry-After"] = str(ServiceUnavailable.retry_after_seconds)

@@ -71,3 +71,23 @@ def test_oversized_body_past_the_middleware_is_still_a_413(user: User) -> None:
     with override_settings(MIDDLEWARE=middleware):
         response = user.client().post("/api/v1/goals", body, content_type="application/json")
     assert_error(response, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    ("code", "level"),
+    [
+        ("ProvisionedThroughputExceededException", "WARNING"),
+        ("ThrottlingException", "WARNING"),
+        ("AccessDeniedException", "ERROR"),
+        ("ResourceNotFoundException", "ERROR"),
+    ],
+)
+def test_aws_refusals_are_logged_as_errors_and_busy_answers_as_warnings(
+    user: User, code: str, level: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    failure = ClientError({"Error": {"Code": code, "Message": "no"}}, "GetItem")
+    with mock.patch("goals.selectors.Goal.get", side_effect=failure):
+        response = user.client().get("/api/v1/goals/01JBZ3Y7Q2W8R6N4M0K1H5G9FD")
+    assert_error(response, 503, "service_unavailable")
+    logged = [r for r in caplog.records if r.name == "lifestyle.errors"]
+    assert [(r.levelname, code in r.getMessage()) for r in logged] == [(level, True)]
