@@ -183,3 +183,20 @@ def raises(error: type[ApplicationError], *fields: str) -> Iterator[None]:
     with pytest.raises(error) as info:
         yield
     assert set(info.value.fields or {}) == set(fields), info.value.fields
+
+
+@pytest.fixture(scope="module")
+def live_url(aws_stack: dict[str, str]) -> Iterator[str]:
+    """The real Django app, served over HTTP on a free port."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.test.testcases import LiveServerThread
+
+    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    if server.error:
+        raise server.error
+    yield f"http://127.0.0.1:{server.port}"
+    server.terminate()
+    server.join()

@@ -518,6 +518,23 @@ RESTORE_WRITES = (
 )
 
 
+def denied_requests(recorded: list[Call], *, table: str, user_pool_id: str) -> list[str]:
+    """The recorded requests a test deployment's rendered policy would refuse."""
+    policy = render_policy(
+        PolicyTarget(
+            account_id=ACCOUNT,
+            region=REGION,
+            function_name="ai-lifestyle-app-test",
+            table=table,
+            bucket="ai-lifestyle-app-attachments-test",
+            user_pool_id=user_pool_id,
+            secret_name="ai-lifestyle-app/test",
+        )
+    )
+    requested = [request for call in recorded for request in iam_requests(call)]
+    return sorted({f"{a} on {r}" for a, r, c in requested if not is_allowed(policy, a, r, c)})
+
+
 def iam_requests(call: Call) -> list[tuple[str, str, dict[str, str]]]:
     """(action, resource ARN, condition context) AWS authorizes ``call`` by."""
     params, op = call.params, call.operation

@@ -5,32 +5,16 @@ issued through InitiateAuth. The API fetches the pool's JWKS over HTTP."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
-from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import call_command
-from django.test.testcases import LiveServerThread
 
 from lifestyle.auth import token_verifier
 from lifestyle.provisioning import sign_in
 from tests.conftest import User
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def live_url(aws_stack: dict[str, str]) -> Iterator[str]:
-    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
-    server.daemon = True
-    server.start()
-    server.is_ready.wait()
-    if server.error:
-        raise server.error
-    yield f"http://127.0.0.1:{server.port}"
-    server.terminate()
-    server.join()
 
 
 def test_goal_lifecycle_over_http(live_url: str, user: User, aws_stack: dict[str, str]) -> None:

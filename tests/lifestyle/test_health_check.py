@@ -6,12 +6,9 @@ from __future__ import annotations
 import io
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import CommandError, call_command
-from django.test.testcases import LiveServerThread
 from django.test.utils import override_settings
 
 from lifestyle.aws import reset_clients
@@ -26,20 +23,6 @@ from tests.lifestyle.test_provisioning import (  # noqa: F401 (fixtures)
 )
 
 CHECKS = ["table", "table point-in-time recovery", "table TTL", "bucket", "user pool"]
-
-
-@pytest.fixture(scope="module")
-def live_url(aws_stack: dict[str, str]) -> Iterator[str]:
-    """The real Django app, served over HTTP on a free port."""
-    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
-    server.daemon = True
-    server.start()
-    server.is_ready.wait()
-    if server.error:
-        raise server.error
-    yield f"http://127.0.0.1:{server.port}"
-    server.terminate()
-    server.join()
 
 
 @pytest.fixture

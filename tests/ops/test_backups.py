@@ -24,7 +24,6 @@ from django.core.management import CommandError, call_command
 from django.test.utils import override_settings
 
 from lifestyle.aws import client
-from lifestyle.iam_policy import PolicyTarget, is_allowed, render_policy
 from lifestyle.provisioning import table_spec
 from lifestyle.timeutil import rfc3339
 from ops_admin import backups
@@ -33,7 +32,7 @@ from tests.test_deploy_config import (  # the IAM coverage check's recorder
     ACCOUNT,
     REGION,
     Call,
-    iam_requests,
+    denied_requests,
     recorded,  # noqa: F401 (a fixture)
 )
 
@@ -514,19 +513,7 @@ def test_the_lambda_policy_allows_the_backup_commands(
     backup("restore", "before-release", "--target", restored(live, "a"), "--yes")
     backup("restore-pitr", "--at=latest", "--target", restored(live, "b"), "--yes", "--no-verify")
     backup("verify", restored(live, "a"), "--table", restored(live, "b"))
-    policy = render_policy(
-        PolicyTarget(
-            account_id=ACCOUNT,
-            region=REGION,
-            function_name="ai-lifestyle-app-test",
-            table=live,
-            bucket="ai-lifestyle-app-attachments-test",
-            user_pool_id=f"{REGION}_Example1",
-            secret_name="ai-lifestyle-app/test",
-        )
-    )
-    requested = [request for call in recorded for request in iam_requests(call)]
-    denied = sorted({f"{a} on {r}" for a, r, c in requested if not is_allowed(policy, a, r, c)})
+    denied = denied_requests(recorded, table=live, user_pool_id=f"{REGION}_Example1")
     assert not denied, denied
     assert {call.operation for call in recorded} >= {
         "CreateBackup",
