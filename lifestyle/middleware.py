@@ -56,5 +56,7 @@ class RequestLogMiddleware:
         with request_log.serving(request.META) as state:
             response = self.get_response(request)
             response[request_log.REQUEST_ID_HEADER] = state.request_id
-            request_log.log_request(state, request, response.status_code)
+            request_log.log_request(
+                state, request, response.status_code, request_log.error_code(response)
+            )
         return response

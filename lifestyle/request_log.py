@@ -150,7 +150,25 @@ def remember_exception(**_: Any) -> None:
 # --- The request line -------------------------------------------------------------------
 
 
-def log_request(state: RequestState, request: Any, status: int) -> None:
+def error_code(response: Any) -> str | None:
+    """The API's error code of a 4xx/5xx (``token_revoked``, ``not_found``):
+    a fixed word, never personal data, and what tells one 401 from another."""
+    if response.status_code < 400:
+        return None
+    data = getattr(response, "data", None)  # DRF's Response, before rendering
+    if data is None and response.get("Content-Type", "").startswith("application/json"):
+        content = getattr(response, "content", b"")  # our JsonResponse handlers
+        if len(content) <= 4096:
+            try:
+                data = json.loads(content)
+            except ValueError:
+                return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def log_request(state: RequestState, request: Any, status: int, error: str | None = None) -> None:
     """Write the request's line (see the module docstring)."""
     user = getattr(request, "user", None)  # DRF sets it on the HttpRequest too
     match = getattr(request, "resolver_match", None)
@@ -163,6 +181,7 @@ def log_request(state: RequestState, request: Any, status: int) -> None:
         "path": request.path,
         "route": route,
         "status": status,
+        "error_code": error,
         "duration_ms": round((time.perf_counter() - state.started) * 1000, 1),
         "dynamodb_calls": state.dynamodb_calls,
         "dynamodb_retries": max(state.dynamodb_attempts - state.dynamodb_calls, 0),

@@ -33,7 +33,8 @@ GOALS = "/api/v1/goals"
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 FIELDS = {
     "time", "level", "logger", "message", "request_id", "trace_id", "user_id", "method",
-    "path", "route", "status", "duration_ms", "dynamodb_calls", "dynamodb_retries",
+    "path", "route", "status", "error_code", "duration_ms", "dynamodb_calls",
+    "dynamodb_retries",
 }  # fmt: skip
 
 
@@ -117,10 +118,12 @@ def test_an_anonymous_request_and_an_unknown_url_are_logged_too(
 
     refused, missing, health = logs()
     assert (refused["status"], refused["user_id"]) == (401, None)
+    assert refused["error_code"] == "not_authenticated"
     assert (missing["status"], missing["route"], missing["message"]) == (
         404, None, "GET (no route) 404",
     )  # fmt: skip
-    assert (health["status"], health["dynamodb_calls"]) == (200, 0)
+    assert missing["error_code"] == "not_found"  # Django's handler404, a JsonResponse
+    assert (health["status"], health["dynamodb_calls"], health["error_code"]) == (200, 0, None)
 
 
 def test_a_well_formed_x_request_id_is_kept_and_any_other_replaced(
