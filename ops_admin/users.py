@@ -34,7 +34,7 @@ from django.conf import settings
 
 from lifestyle.aws import client
 from lifestyle.errors import ApplicationError, Conflict, NotFound, ValidationFailed
-from ops_admin import revocations
+from ops_admin import audit, revocations
 from ops_admin.revocations import AccountStatus
 
 MAX_IDENTIFIER = 256
@@ -231,6 +231,18 @@ def disable_user(
     result = UserActionResult("disable", user, changed=not user.disabled, dry_run=dry_run)
     if user.disabled:
         return result
+    if dry_run:
+        return _disable(user, result, actor=actor, reason=reason)
+    with audit.audited(
+        actor=actor, action="disable_user", target=user.username, detail={"reason": reason}
+    ):
+        return _disable(user, result, actor=actor, reason=reason)
+
+
+def _disable(
+    user: UserAccount, result: UserActionResult, *, actor: str, reason: str
+) -> UserActionResult:
+    dry_run = result.dry_run
     pool_id, cognito = _pool_id(), client("cognito-idp")
     if user.enabled:
         if not dry_run:
@@ -268,6 +280,18 @@ def enable_user(
     )
     if not result.changed:
         return result
+    if dry_run:
+        return _enable(user, result, actor=actor, reason=reason)
+    with audit.audited(
+        actor=actor, action="enable_user", target=user.username, detail={"reason": reason}
+    ):
+        return _enable(user, result, actor=actor, reason=reason)
+
+
+def _enable(
+    user: UserAccount, result: UserActionResult, *, actor: str, reason: str
+) -> UserActionResult:
+    dry_run = result.dry_run
     if not user.enabled:
         if not dry_run:
             with _cognito("AdminEnableUser"):

@@ -623,3 +623,28 @@ def test_cognito_busy_is_left_to_the_503_path_and_a_refusal_is_an_admin_error(
         with pytest.raises(CommandError, match=code):
             disable(user, "--yes")
     assert users.find_user(user.username).enabled is True
+
+
+def test_each_change_is_in_the_audit_log_with_who_why_and_how_it_ended(user: User) -> None:
+    from lifestyle.timeutil import utcnow
+    from ops_admin import audit
+
+    disable(user, "--yes")
+    disable(user, "--yes")  # already disabled: nothing done, nothing recorded
+    enable(user, "--yes", "--dry-run")  # a dry run records nothing either
+    enable(user, "--yes")
+    error = ClientError({"Error": {"Code": "InternalErrorException"}}, "AdminDisableUser")
+    cognito = client("cognito-idp")
+    with (
+        mock.patch.object(cognito, "admin_disable_user", side_effect=error),
+        pytest.raises(CommandError),
+    ):
+        disable(user, "--yes")
+
+    day = utcnow().date()
+    entries = audit.entries(day, target=user.username).entries
+    assert [(e.action, e.actor, e.result, e.detail.as_dict()) for e in entries] == [
+        ("disable_user", "alice", "failed", {"reason": REASON, "error": "UserAdminError"}),
+        ("enable_user", "bob", "ok", {"reason": "Owner verified"}),
+        ("disable_user", "alice", "ok", {"reason": REASON}),
+    ]
