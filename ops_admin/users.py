@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,14 +229,29 @@ def disable_user(
     actor, reason = _clean_note(actor, reason)
     user = find_user(identifier)
     result = UserActionResult("disable", user, changed=not user.disabled, dry_run=dry_run)
-    if user.disabled:
+    return _carry_out(_disable, result, actor=actor, reason=reason)
+
+
+Change = Callable[..., UserActionResult]
+
+
+def _carry_out(
+    change: Change, result: UserActionResult, *, actor: str, reason: str
+) -> UserActionResult:
+    """Apply ``change`` when there is something to change; a real run (not
+    a dry run) is recorded in the audit log, ``ok`` or ``failed``."""
+    if not result.changed:
         return result
-    if dry_run:
-        return _disable(user, result, actor=actor, reason=reason)
+    if result.dry_run:
+        return change(result.user, result, actor=actor, reason=reason)
     with audit.audited(
-        actor=actor, action="disable_user", target=user.username, detail={"reason": reason}
+        actor=actor,
+        action=f"{result.action}_user",
+        target=result.user.username,
+        detail={"reason": reason},
     ):
-        return _disable(user, result, actor=actor, reason=reason)
+        change(result.user, result, actor=actor, reason=reason)
+    return result
 
 
 def _disable(
@@ -278,14 +293,7 @@ def enable_user(
     result = UserActionResult(
         "enable", user, changed=not user.enabled or disabled_here, dry_run=dry_run
     )
-    if not result.changed:
-        return result
-    if dry_run:
-        return _enable(user, result, actor=actor, reason=reason)
-    with audit.audited(
-        actor=actor, action="enable_user", target=user.username, detail={"reason": reason}
-    ):
-        return _enable(user, result, actor=actor, reason=reason)
+    return _carry_out(_enable, result, actor=actor, reason=reason)
 
 
 def _enable(
