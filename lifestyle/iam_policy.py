@@ -32,7 +32,12 @@ PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 # Actions AWS authorizes only with ``"Resource": "*"`` (no resource-level
 # permissions): the only statements allowed to use it.
 UNSCOPED_ACTIONS = frozenset(
-    {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListBackups"}
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:ListBackups",
+        "dynamodb:ListTables",  # names only: the console finds restored copies with it
+    }
 )
 
 # Each value must match its pattern in full, which also keeps IAM wildcards

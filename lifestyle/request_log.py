@@ -170,7 +170,8 @@ def error_code(response: Any) -> str | None:
 
 def log_request(state: RequestState, request: Any, status: int, error: str | None = None) -> None:
     """Write the request's line (see the module docstring)."""
-    user = getattr(request, "user", None)  # DRF sets it on the HttpRequest too
+    # DRF sets ``user`` on the HttpRequest too; the staff console sets ``staff``.
+    user = getattr(request, "user", None) or getattr(request, "staff", None)
     match = getattr(request, "resolver_match", None)
     route = getattr(match, "route", None) or None
     fields: dict[str, Any] = {

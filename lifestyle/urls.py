@@ -11,7 +11,10 @@ api_v1 = [
     path("docs/", openapi.docs, name="docs"),
 ]
 
-urlpatterns = [path("api/v1/", include(api_v1))]
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("ops/", include("ops_admin.urls")),
+]
 
 handler400 = "lifestyle.errors.handler400"
 handler403 = "lifestyle.errors.handler403"

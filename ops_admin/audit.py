@@ -12,6 +12,11 @@ by time. Reading a day newest first queries every shard and merges: each
 shard yields its newest ``limit`` matching entries before the cursor, so
 the merged first ``limit`` are exactly the day's newest, whatever the
 filters. The cursor is the sort key of the last entry returned.
+
+Entries that name a target are written twice, in one transaction: the day's
+entry and a copy under ``pk = AUDIT_TARGET#{target}`` with the same sort
+key, so "everything staff did to this user" (the console's user page) is one
+Query, newest first, whatever the days it spans. Both are append-only.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
-from lifestyle.dynamo import TableItem, put_new
+from lifestyle.dynamo import TableItem, Transaction, put_new
 from lifestyle.errors import ValidationFailed
 from lifestyle.ids import new_ulid
 from lifestyle.timeutil import utcnow
@@ -45,6 +50,7 @@ ACTIONS = frozenset(
         "backup_create",
         "backup_restore",
         "backup_restore_pitr",
+        "backup_verify",
     }
 )
 RESULTS = frozenset({"ok", "failed", "refused"})
@@ -74,6 +80,10 @@ def _shard_of(entry_id: str) -> int:
 
 def _pk(day: date, shard: int) -> str:
     return f"AUDIT#{day.isoformat()}#{shard}"
+
+
+def _target_pk(target: str) -> str:
+    return f"AUDIT_TARGET#{target}"
 
 
 def _sort_key(at: datetime, entry_id: str) -> str:
@@ -114,7 +124,23 @@ def record(
         result=result,
         detail=detail,
     )
-    return put_new(entry)
+    if not target:
+        return put_new(entry)
+    copy = AuditEntry(_target_pk(target), entry.sk, **_fields(entry))
+    written = Transaction()
+    for name, item in (("entry", entry), ("by_target", copy)):
+        item.created_at = item.updated_at = at
+        written.put(name, item, condition=AuditEntry.pk.does_not_exist())
+    written.commit()
+    entry.version = 1
+    return entry
+
+
+def _fields(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        name: getattr(entry, name)
+        for name in ("entry_id", "at", "actor", "action", "target", "result", "detail")
+    }
 
 
 @contextmanager
@@ -132,12 +158,10 @@ def audited(
     record(actor=actor, action=action, target=target, detail=detail)
 
 
-def _newest_in_shard(
-    day: date, shard: int, before: str | None, condition: Any, limit: int
-) -> Iterator[AuditEntry]:
+def _newest(pk: str, before: str | None, condition: Any, limit: int) -> Iterator[AuditEntry]:
     range_condition = AuditEntry.sk < before if before else None
     found = AuditEntry.query(
-        _pk(day, shard),
+        pk,
         range_condition,
         filter_condition=condition,
         scan_index_forward=False,
@@ -177,10 +201,22 @@ def entries(
             condition = clause if condition is None else condition & clause
     # One more than asked for tells whether a next page exists.
     shards = [
-        list(_newest_in_shard(day, shard, cursor, condition, limit + 1))
+        list(_newest(_pk(day, shard), cursor, condition, limit + 1))
         for shard in range(AUDIT_SHARDS)
     ]
     merged = list(heapq.merge(*shards, key=lambda entry: entry.sk, reverse=True))
     page = merged[:limit]
     more = len(merged) > limit
     return AuditPage(entries=page, next_cursor=page[-1].sk if more and page else None)
+
+
+def entries_about(target: str, *, limit: int = 20, cursor: str | None = None) -> AuditPage:
+    """The newest entries naming ``target`` (a username, table...), any day:
+    one Query on the target's copies."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(fields={"limit": [f"Between 1 and {MAX_PAGE}."]})
+    if cursor is not None and not _SORT_KEY.match(cursor):
+        raise ValidationFailed(fields={"cursor": ["Not a cursor this log gave out."]})
+    found = list(_newest(_target_pk(_bounded("target", target)), cursor, None, limit + 1))
+    page = found[:limit]
+    return AuditPage(entries=page, next_cursor=page[-1].sk if len(found) > limit else None)

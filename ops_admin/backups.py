@@ -13,7 +13,10 @@ staff console. Three rules hold whoever calls them:
 - :func:`verify` compares two tables by item count and an order-independent
   checksum (each item's canonical JSON hashed, the hashes added modulo
   2**256), so a restore can be proven equal to its source whatever order
-  the scans return items in.
+  the scans return items in. It leaves out the staff console's own
+  bookkeeping (audit log entries, sign-in throttles): recording a backup,
+  restore or verify writes the audit log in the live table, so counting it
+  would make every restore differ from its source by its own record.
 - :func:`restore_drill` proves the whole round trip on scratch tables shaped
   like the live one; it never reads or writes the live table's data.
 
@@ -42,6 +45,7 @@ from lifestyle.aws import client
 from lifestyle.errors import ApplicationError
 from lifestyle.provisioning import table_spec
 from lifestyle.timeutil import rfc3339, utcnow
+from ops_admin import audit
 
 Progress = Callable[[str], None]
 
@@ -54,6 +58,12 @@ class BackupError(ApplicationError):
     code = "backup_error"
     default_message = "The backup operation could not be done."
     aws_code: str | None = None  # AWS's error code, when AWS refused
+
+
+class BackupNotFound(BackupError):
+    """No such backup (or table): the console answers 404, not 400."""
+
+    status = 404
 
 
 # DynamoDB's own rules for table and backup names.
@@ -76,6 +86,11 @@ DEFAULT_TIMEOUT_SECONDS = 2 * 3600.0
 def stamp(when: datetime | None = None) -> str:
     """``20261128T102647Z``: sortable, and valid in table and backup names."""
     return (when or utcnow()).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether DynamoDB accepts ``name`` for a table or a backup."""
+    return bool(_NAME.fullmatch(name))
 
 
 def validate_backup_name(name: str) -> str:
@@ -204,7 +219,7 @@ def describe_backup(backup_arn: str) -> Backup:
             description = dynamodb.describe_backup(BackupArn=backup_arn)["BackupDescription"]
     except BackupError as error:
         if error.aws_code == "BackupNotFoundException":
-            raise BackupError(
+            raise BackupNotFound(
                 f"No backup {backup_arn} (deleted, or in another account or region?): "
                 "`manage.py backup list` shows the table's backups."
             ) from None
@@ -502,36 +517,58 @@ def checksum(items: Iterable[dict[str, Any]]) -> str:
     return f"{total:064x}"
 
 
+# The ``type`` (PynamoDB discriminator) of the items the staff console
+# writes about itself, in the same table: the audit log (ops_admin.audit)
+# and sign-in throttles (ops_admin.staff_auth). Digests leave them out.
+BOOKKEEPING_TYPES = frozenset({"AuditEntry", "SignInFailures"})
+
+
+def is_bookkeeping(item: dict[str, Any]) -> bool:
+    return item.get("type", {}).get("S") in BOOKKEEPING_TYPES
+
+
 @dataclass(frozen=True)
 class TableDigest:
     table: str
     items: int
     checksum: str
+    # Console bookkeeping items left out (not compared: it changes as staff act).
+    skipped: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "items": self.items, "checksum": self.checksum}
+        return {
+            "table": self.table,
+            "items": self.items,
+            "checksum": self.checksum,
+            "skipped": self.skipped,
+        }
 
 
 def digest_table(table: str, progress: Progress = _quiet) -> TableDigest:
-    """Count and checksum every item of an ACTIVE table (a consistent
-    scan: each item is read once, so this costs a full read of the table)."""
+    """Count and checksum every item of an ACTIVE table but the console's
+    bookkeeping (a consistent scan: each item is read once, so this costs a
+    full read of the table)."""
     status = table_status(table)
     if status != "ACTIVE":
         raise BackupError(f"Table {table} is {status}, not ACTIVE: wait for it, then verify.")
     pages = client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-    count = 0
+    count = skipped = 0
 
     def scanned() -> Iterator[dict[str, Any]]:
-        nonlocal count
+        nonlocal count, skipped
         for number, page in enumerate(pages, 1):
-            yield from page.get("Items", [])
-            count += len(page.get("Items", []))
+            for item in page.get("Items", []):
+                if is_bookkeeping(item):
+                    skipped += 1
+                else:
+                    count += 1
+                    yield item
             if number % 10 == 0:
-                progress(f"scanning {table}: {count} items so far")
+                progress(f"scanning {table}: {count + skipped} items so far")
 
     with _aws(f"Scanning table {table}"):
         total = checksum(scanned())
-    return TableDigest(table, count, total)
+    return TableDigest(table, count, total, skipped)
 
 
 @dataclass(frozen=True)
@@ -550,6 +587,140 @@ class Comparison:
 def verify(table_a: str, table_b: str, progress: Progress = _quiet) -> Comparison:
     """Whether two tables hold exactly the same items."""
     return Comparison(digest_table(table_a, progress), digest_table(table_b, progress))
+
+
+# --- Restored copies, and audited actions (console and `manage.py backup`) ------------
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table as DescribeTable shows it, with how it was restored (if it was)."""
+
+    name: str
+    status: str  # CREATING while the restore runs, then ACTIVE
+    created_at: datetime | None
+    item_count: int | None  # DynamoDB's estimate, refreshed about every six hours
+    size_bytes: int | None
+    source_backup_arn: str | None  # None for a point-in-time restore
+    restored_to: datetime | None  # the backup's time, or the point in time
+    restore_in_progress: bool
+
+
+def table_info(table: str) -> TableInfo:
+    dynamodb = client("dynamodb")
+    try:
+        with _aws(f"Reading table {table}"):
+            description = dynamodb.describe_table(TableName=table)["Table"]
+    except BackupError as error:
+        if error.aws_code == "ResourceNotFoundException":
+            raise BackupNotFound(f"No table {table}: it was never made, or was deleted.") from None
+        raise
+    summary = description.get("RestoreSummary", {})
+    return TableInfo(
+        name=table,
+        status=description["TableStatus"],
+        created_at=description.get("CreationDateTime"),
+        item_count=description.get("ItemCount"),
+        size_bytes=description.get("TableSizeBytes"),
+        source_backup_arn=summary.get("SourceBackupArn"),
+        restored_to=summary.get("RestoreDateTime"),
+        restore_in_progress=bool(summary.get("RestoreInProgress")),
+    )
+
+
+def restored_tables(source_table: str) -> list[TableInfo]:
+    """Every ``{source_table}-restored-*`` table, newest first (ListTables
+    names them; a table deleted between listing and describing is left out)."""
+    prefix = f"{source_table}{RESTORED_INFIX}"
+    pages = client("dynamodb").get_paginator("list_tables").paginate()
+    with _aws("Listing the tables"):
+        names = [name for page in pages for name in page.get("TableNames", [])]
+    found = []
+    for name in names:
+        if name.startswith(prefix) and name != prefix:
+            try:
+                found.append(table_info(name))
+            except BackupNotFound:
+                continue
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda table: table.created_at or oldest, reverse=True)
+
+
+MAX_ACTOR = 128
+
+
+def check_actor(actor: str) -> str:
+    """Who acts, as the audit log will name them: checked before acting, so
+    an unrecordable actor never leaves an unrecorded backup or restore."""
+    actor = actor.strip()
+    if not actor or len(actor) > MAX_ACTOR or not actor.isprintable():
+        raise BackupError(
+            f"The actor must be 1-{MAX_ACTOR} printable characters naming who acts, "
+            "e.g. --actor oncall-alice."
+        )
+    return actor
+
+
+# ``audit.audited`` records ``detail`` as it is when the block ends, so what
+# is only known after the call (the new backup's ARN, a verify's result) is
+# added to it inside the block.
+
+
+def audited_create_backup(table: str, name: str, *, actor: str) -> Backup:
+    """:func:`create_backup`, recorded in the audit log (``backup_create``,
+    target the backup's name)."""
+    actor = check_actor(actor)
+    validate_backup_name(name)
+    detail = {"source": table}
+    with audit.audited(actor=actor, action="backup_create", target=name, detail=detail):
+        backup = create_backup(table, name)
+        detail["backup_arn"] = backup.arn
+    return backup
+
+
+def audited_restore_from_backup(backup: Backup, target_table: str, *, actor: str) -> RestoreStarted:
+    """:func:`restore_from_backup`, recorded in the audit log
+    (``backup_restore``, target the new table)."""
+    actor = check_actor(actor)
+    detail = {
+        "source": backup.arn,
+        "backup_name": backup.name,
+        "source_table": backup.table,
+        "target": target_table,
+    }
+    with audit.audited(actor=actor, action="backup_restore", target=target_table, detail=detail):
+        return restore_from_backup(backup.arn, target_table)
+
+
+def audited_restore_to_point_in_time(
+    source_table: str, target_table: str, when: datetime | None, *, actor: str
+) -> RestoreStarted:
+    """:func:`restore_to_point_in_time`, recorded in the audit log
+    (``backup_restore_pitr``, target the new table)."""
+    actor = check_actor(actor)
+    detail = {
+        "source": source_table,
+        "point": "latest" if when is None else rfc3339(when),
+        "target": target_table,
+    }
+    with audit.audited(
+        actor=actor, action="backup_restore_pitr", target=target_table, detail=detail
+    ):
+        return restore_to_point_in_time(source_table, target_table, when)
+
+
+def audited_verify(table: str, other: str, *, actor: str) -> Comparison:
+    """:func:`verify`, recorded in the audit log (``backup_verify``, target
+    the compared copy, with the counts and whether they are equal)."""
+    actor = check_actor(actor)
+    detail = {"source": table, "target": other}
+    with audit.audited(actor=actor, action="backup_verify", target=other, detail=detail):
+        comparison = verify(table, other)
+        detail.update(
+            equal="yes" if comparison.equal else "no",
+            items=f"{comparison.a.items} / {comparison.b.items}",
+        )
+    return comparison
 
 
 # --- The restore drill -------------------------------------------------------------

@@ -22,9 +22,13 @@ The line moves twice: disabling sets it to the moment Cognito confirmed the
 disable (no token can be issued after that), and enabling moves it to the
 moment of the enable. No token was issued while the user was disabled, so
 that still refuses exactly the old tokens, and it also covers any token
-stamped a little late by a clock running ahead of ours. Token times are
-whole seconds, so the second of the line itself is refused: a user enabled
-and signing in within that same second must sign in once more.
+stamped a little late by a clock running ahead of ours. A sign-out
+everywhere (:func:`record_sign_out`, the console's "Sign out everywhere")
+moves it to the moment Cognito revoked the refresh tokens, disabling
+nobody: every session from before ends, and the user may sign in again at
+once. Token times are whole seconds, so the second of the line itself is
+refused: a user enabled (or signed out) and signing in within that same
+second must sign in once more.
 
 Storage and cost: one item, ``pk = REVOCATIONS``, ``sk = ACTIVE``, holding
 the map (:class:`RevocationList`). Each process reads it at most once per
@@ -66,7 +70,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -115,6 +119,11 @@ class AccountStatus(TableItem, discriminator="AccountStatus"):
     enabled_at = UTCDateTimeAttribute(null=True)
     enabled_by = UnicodeAttribute(null=True)
     enabled_reason = UnicodeAttribute(null=True)
+    # The last sign-out everywhere that did not disable them (null on items
+    # written before there was one).
+    signed_out_at = UTCDateTimeAttribute(null=True)
+    signed_out_by = UnicodeAttribute(null=True)
+    signed_out_reason = UnicodeAttribute(null=True)
 
 
 class RevocationListFull(ApplicationError):
@@ -166,6 +175,33 @@ def record(
     the list and the user's status change in one transaction, each
     guarded by its version (a concurrent change is read again and retried).
     Entries past the window are pruned on the way."""
+
+    def note(status: AccountStatus) -> None:
+        status.disabled = disabled
+        if disabled:
+            status.disabled_at, status.disabled_by, status.disabled_reason = utcnow(), actor, reason
+        else:
+            status.enabled_at, status.enabled_by, status.enabled_reason = utcnow(), actor, reason
+
+    return _draw_line(user_id, username, note)
+
+
+def record_sign_out(user_id: str, username: str, *, actor: str, reason: str) -> AccountStatus:
+    """Draw the user's line at this second, as :func:`record` does, and
+    note the sign-out; whether they are disabled stays as it was (a user
+    who was not disabled may sign in again straight away)."""
+
+    def note(status: AccountStatus) -> None:
+        status.signed_out_at, status.signed_out_by, status.signed_out_reason = (
+            utcnow(),
+            actor,
+            reason,
+        )
+
+    return _draw_line(user_id, username, note)
+
+
+def _draw_line(user_id: str, username: str, note: Callable[[AccountStatus], None]) -> AccountStatus:
     for _ in range(WRITE_ATTEMPTS):
         line = now_seconds()
         stored = _get_list(consistent=True)
@@ -186,13 +222,9 @@ def record(
             user_pk(user_id), ACCOUNT_SK, user_id=user_id, username=username
         )
         status.username = username
-        status.disabled = disabled
         status.not_before = line
         status.updated_at = utcnow()
-        if disabled:
-            status.disabled_at, status.disabled_by, status.disabled_reason = utcnow(), actor, reason
-        else:
-            status.enabled_at, status.enabled_by, status.enabled_reason = utcnow(), actor, reason
+        note(status)
 
         transaction = Transaction()
         transaction.put("list", listed)

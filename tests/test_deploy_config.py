@@ -301,7 +301,7 @@ def test_template_renders_to_a_valid_scoped_policy(name: str) -> None:
 
 def test_only_actions_without_resource_level_permissions_use_a_bare_star() -> None:
     # X-Ray's PutTraceSegments/PutTelemetryRecords and DynamoDB's ListBackups
-    # cannot be scoped to a resource: AWS requires "*" for them.
+    # and ListTables cannot be scoped to a resource: AWS requires "*" for them.
     for statement in statements(stage_policy("prod")):
         actions, resources = statement["Action"], statement["Resource"]
         actions = actions if isinstance(actions, list) else [actions]
@@ -557,8 +557,8 @@ def iam_requests(call: Call) -> list[tuple[str, str, dict[str, str]]]:
             ]
         if op in ("BatchGetItem", "BatchWriteItem"):
             return [(f"dynamodb:{op}", table(name), {}) for name in params["RequestItems"]]
-        if op == "ListBackups":
-            return [("dynamodb:ListBackups", "*", {})]
+        if op in ("ListBackups", "ListTables"):
+            return [(f"dynamodb:{op}", "*", {})]
         if op in ("DescribeBackup", "DeleteBackup"):
             return [(f"dynamodb:{op}", params["BackupArn"], {})]
         if op in ("RestoreTableFromBackup", "RestoreTableToPointInTime"):
@@ -616,6 +616,7 @@ NOT_IN_THE_FLOW = {
     "dynamodb:DescribeContinuousBackups": "runbook health check (PITR on?)",
     "dynamodb:CreateBackup": "runbook backup commands",
     "dynamodb:ListBackups": "runbook backup commands",
+    "dynamodb:ListTables": "the console's Backups page lists restored copies",
     "dynamodb:DescribeBackup": "runbook backup commands",
     "dynamodb:DeleteBackup": "runbook backup commands",
     "dynamodb:RestoreTableFromBackup": "runbook restore, always to a new table",

@@ -48,7 +48,13 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csrf",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
 
@@ -152,6 +158,36 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # API Gateway terminates TLS and forwards the scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Staff console (ops_admin) -----------------------------------------------
+# The console's session is a signed cookie (no database anywhere): it holds who
+# signed in, their groups and when their Cognito token expires, never a token.
+# Only the console's views run the session, messages and CSRF machinery
+# (ops_admin.console.staff_view); the API never reads this cookie.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_NAME = "ops_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Served over HTTPS everywhere but a laptop (local settings turn these off).
+SESSION_COOKIE_SECURE = env_bool("CONSOLE_SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "ops_admin.views.session.csrf_failure"
+# Another origin the console's forms may come from (a custom domain in front of
+# API Gateway); the console's own origin always passes.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# A backstop: a session also ends when the Cognito ID token it began with
+# expires (an hour by default), whichever is first.
+SESSION_COOKIE_AGE = 8 * 3600
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+# Repeated failed sign-ins to one username: the first CONSOLE_FREE_FAILURES
+# are free, then each further attempt waits twice as long, up to the cap.
+CONSOLE_FREE_FAILURES = 3
+CONSOLE_FAILURE_DELAY_SECONDS = 2
+CONSOLE_MAX_DELAY_SECONDS = 300
+# Failures older than this are forgotten.
+CONSOLE_FAILURE_WINDOW_SECONDS = 900
 
 # --- Logging ---------------------------------------------------------------
 # One JSON object per line on stderr (CloudWatch on Lambda, the terminal

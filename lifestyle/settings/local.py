@@ -40,6 +40,8 @@ for _env, _key in _from_stack.items():
 # moto accepts any credentials; real ones must never be used against it.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+# The console is served over plain HTTP on a laptop: its cookies cannot be Secure.
+os.environ.setdefault("CONSOLE_SECURE_COOKIES", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-secret-key-never-deployed")
 os.environ.setdefault("DYNAMODB_TABLE", "ai-lifestyle-app-goals-local")
 os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "ai-lifestyle-app-attachments-local")

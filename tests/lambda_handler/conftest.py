@@ -200,11 +200,15 @@ class Gateway:
         content_type: str | None = None,
         encode: bool | None = None,
         accept: str = "application/json",
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """The event for ``method url``. ``encode`` says whether API Gateway
         base64-encodes the body; by default as deployed: a Zappa REST API has
         binaryMediaTypes ``*/*`` (every body encoded), an HTTP API encodes
-        all but text."""
+        all but text. ``cookies`` arrive as a Cookie header (REST API) or as
+        the event's ``cookies`` list (HTTP API)."""
+        extra_headers = headers or {}
         parts = urlsplit(url)
         prefix = f"/{self.stage}" if self.stage_in_url else ""
         assert (parts.scheme, parts.netloc) == ("https", self.host), f"{url} is not on {self}"
@@ -218,6 +222,10 @@ class Gateway:
             "X-Forwarded-Port": "443",
             "X-Forwarded-Proto": "https",
         }
+        headers.update(extra_headers)
+        cookie_pairs = [f"{name}={value}" for name, value in (cookies or {}).items()]
+        if cookie_pairs and self.payload == "1.0":
+            headers["Cookie"] = "; ".join(cookie_pairs)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if content_type:
@@ -243,7 +251,10 @@ class Gateway:
             return self._rest_event(method, parts.path, prefix, query, headers, context) | payload
         if body is not None:
             headers["Content-Length"] = str(len(body))
-        return self._http_event(method, parts, query, headers, context) | payload
+        event = self._http_event(method, parts, query, headers, context) | payload
+        if cookie_pairs:
+            event["cookies"] = cookie_pairs
+        return event
 
     @staticmethod
     def _rest_event(
@@ -316,9 +327,11 @@ class Gateway:
         allowed = REST_RESPONSE_KEYS if self.payload == "1.0" else HTTP_RESPONSE_KEYS
         assert set(result) <= allowed, f"API Gateway rejects a response with {set(result)}"
         headers = {name.lower(): value for name, value in result.get("headers", {}).items()}
+        cookies = result.get("cookies", [])
         if self.payload == "1.0":
             multi = result["multiValueHeaders"]
             assert {name.lower(): values[-1] for name, values in multi.items()} == headers
+            cookies = next((v for k, v in multi.items() if k.lower() == "set-cookie"), [])
         body = result.get("body") or ""
         encoded = bool(result.get("isBase64Encoded"))
         return Reply(
@@ -326,7 +339,7 @@ class Gateway:
             headers=headers,
             content=base64.b64decode(body) if encoded else body.encode(),
             base64_encoded=encoded,
-            cookies=result.get("cookies", []),
+            cookies=cookies,
         )
 
     def get(self, path: str, user: User | None = None, **query: str) -> Reply:

@@ -227,7 +227,9 @@ def test_restore_no_wait_starts_and_says_how_to_check(live: str) -> None:
 
 def test_restore_never_waits_inside_lambda(live: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ai-lifestyle-app-prod")
-    out = backup("restore-pitr", "--at=latest", "--target", restored(live), "--yes")
+    out = backup(
+        "restore-pitr", "--at=latest", "--target", restored(live), "--yes", "--actor=oncall"
+    )
     assert "Running inside Lambda: not waiting" in out.stdout
     assert f"Restore started: {restored(live)} is" in out.stdout
     assert out.stderr == ""  # no polling, no scan of the live table

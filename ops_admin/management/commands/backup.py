@@ -1,6 +1,11 @@
 """``manage.py backup``: the runbook's "Database Rollback" (on-demand
 backups, restores from them, point-in-time restores) and a check that two
-tables hold the same items. The logic lives in :mod:`ops_admin.backups`."""
+tables hold the same items. The logic lives in :mod:`ops_admin.backups`.
+
+``create``, ``restore`` and ``restore-pitr`` write the staff audit log's
+entry the console writes for the same action (not on ``--dry-run``), naming
+``--actor``, by default ``cli:<OS user>``. Inside Lambda there is no OS user
+to name, so there ``--actor`` is required, as for ``disable_user``."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from lifestyle.management.confirm import confirm
 from lifestyle.timeutil import rfc3339
 from ops_admin import backups
 from ops_admin.backups import BackupError, Comparison, TableDigest
+from ops_admin.management.user_access import os_user
 
 LAMBDA_NOTE = (
     "A restore takes minutes on AWS, longer than the Lambda's 30 s, so under `zappa manage` "
@@ -40,6 +46,7 @@ class Command(BaseCommand):
         create.add_argument(
             "--name", help="backup name (3-255 of A-Z a-z 0-9 _ - .); default manual-<UTC time>"
         )
+        self._actor_option(create)
         self._common(create, json_output=True, dry_run=True)
 
         listing = subcommands.add_parser("list", help="the table's backups, newest first", **cli)
@@ -85,7 +92,16 @@ class Command(BaseCommand):
                 "--dry-run", action="store_true", help="say what would happen; change nothing"
             )
 
+    @staticmethod
+    def _actor_option(parser: CommandParser) -> None:
+        parser.add_argument(
+            "--actor",
+            help="who is doing this, for the audit log (default: cli:<your OS user>; "
+            "required under `zappa manage`)",
+        )
+
     def _restore_options(self, parser: CommandParser) -> None:
+        self._actor_option(parser)
         parser.add_argument(
             "--target", help="new table's name: '<table>-restored-<suffix>' (default: UTC time)"
         )
@@ -118,14 +134,29 @@ class Command(BaseCommand):
     def _progress(self, line: str) -> None:
         self.stderr.write(f"  {line}", style_func=str)
 
+    @staticmethod
+    def _actor(options: dict[str, Any]) -> str:
+        """Who the audit log names: ``--actor``, else ``cli:<OS user>``.
+        Asked for before anything is done, so a refusal leaves nothing
+        unrecorded; a dry run records nothing and needs no actor."""
+        if options["actor"] is not None:
+            return backups.check_actor(options["actor"])
+        user = os_user()
+        if user is None:
+            if options["dry_run"]:
+                return ""
+            raise CommandError("No OS user name to record as the actor: pass --actor NAME.")
+        return f"cli:{user}"
+
     def _create(self, options: dict[str, Any]) -> None:
         table = options["table"]
+        actor = self._actor(options)
         name = backups.validate_backup_name(options["name"] or backups.default_backup_name())
         if options["dry_run"]:
             backups.table_status(table)  # the table must exist
             self.stdout.write(f"Would back up table {table} as {name!r}. Dry run: nothing done.")
             return
-        backup = backups.create_backup(table, name)
+        backup = backups.audited_create_backup(table, name, actor=actor)
         if options["json"]:
             self.stdout.write(json.dumps(backup.as_dict(), indent=2))
             return
@@ -150,6 +181,7 @@ class Command(BaseCommand):
 
     def _restore(self, options: dict[str, Any]) -> None:
         table = options["table"]
+        actor = self._actor(options)
         backup = backups.find_backup(table, options["backup"])
         _, target = backups.check_backup_restore(backup.arn, options["target"])
         estimate = "" if backup.item_count is None else f", about {backup.item_count} items"
@@ -159,7 +191,7 @@ class Command(BaseCommand):
         )
         if self._planned(plan, options):
             return
-        started = backups.restore_from_backup(backup.arn, target)
+        started = backups.audited_restore_from_backup(backup, target, actor=actor)
         if self._waited(started, options):
             restored = backups.digest_table(started.target, self._progress)
             self.stdout.write(self.style.SUCCESS(f"Restored {started.target}: ACTIVE."))
@@ -172,6 +204,7 @@ class Command(BaseCommand):
 
     def _restore_pitr(self, options: dict[str, Any]) -> None:
         table = options["table"]
+        actor = self._actor(options)
         when = backups.parse_restore_time(options["at"])
         target = backups.check_point_in_time_restore(table, options["target"], when)
         point = "the latest restorable time" if when is None else rfc3339(when)
@@ -179,7 +212,7 @@ class Command(BaseCommand):
             f"Restore {table} as it was at {point} into the new table {target}.", options
         ):
             return
-        started = backups.restore_to_point_in_time(table, target, when)
+        started = backups.audited_restore_to_point_in_time(table, target, when, actor=actor)
         if not self._waited(started, options):
             return
         self.stdout.write(self.style.SUCCESS(f"Restored {started.target}: ACTIVE."))
@@ -234,7 +267,14 @@ class Command(BaseCommand):
         return True
 
     def _digest_line(self, digest: TableDigest) -> None:
-        self.stdout.write(f"  {digest.table}: {digest.items} items, checksum {digest.checksum}")
+        skipped = (
+            f" ({digest.skipped} staff audit-log/sign-in items not compared)"
+            if digest.skipped
+            else ""
+        )
+        self.stdout.write(
+            f"  {digest.table}: {digest.items} items, checksum {digest.checksum}{skipped}"
+        )
 
     def _comparison(self, comparison: Comparison) -> None:
         for digest in (comparison.a, comparison.b):
