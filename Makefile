@@ -13,11 +13,12 @@ STAMP := $(VENV)/.installed-dev
 # their warnings say nothing about our install.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install run test lint typecheck pytest smoke bench package clean
+.PHONY: help install run test lint typecheck pytest browser-test smoke bench package clean
 
 help:
 	@echo "make run     start moto's AWS stand-in, provision it, serve the API on :8000"
 	@echo "make test    lint, type-check and run every test"
+	@echo "make browser-test  only the console's browser tests (Chromium, tests/browser)"
 	@echo "make smoke   run the post-deployment smoke test against 'make run'"
 	@echo "make bench   run the benchmarks under bench/ (cold start)"
 	@echo "make package build the Lambda zip with Zappa (build/lifestyle-dev.zip) and check it"
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing into $(VENV) (first run takes a minute)..."
 	@$(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | $(QUIET_PIP)
-	@$(BIN)/python -c "import django, rest_framework, pynamodb, moto, jwt"
+	@$(BIN)/python -c "import django, rest_framework, pynamodb, moto, jwt, playwright"
 	@touch $@
 
 install: $(STAMP)
@@ -46,6 +47,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The staff console in Chromium (apt-get install chromium; no download).
+# Without it they are skipped with that message, except with CI=true.
+# A failing test leaves screenshots in test-artifacts/browser/.
+browser-test: $(STAMP)
+	$(BIN)/pytest -m browser tests/browser
 
 smoke: $(STAMP)
 	@$(BIN)/python -m lifestyle.local smoke
@@ -79,4 +86,4 @@ package: $(PACKAGE_STAMP)
 	@$(PACKAGE_VENV)/bin/python deploy/package.py --stage $(PACKAGE_STAGE) --output build/lifestyle-$(PACKAGE_STAGE).zip
 
 clean:
-	rm -rf $(VENV) $(PACKAGE_VENV) .local build
+	rm -rf $(VENV) $(PACKAGE_VENV) .local build test-artifacts

@@ -157,6 +157,7 @@ def _banner(stack: dict[str, Any]) -> None:
     print(f"""
 Lifestyle is running locally.
   API          {stack["api_url"]}/api/v1/   (docs: {stack["api_url"]}/api/v1/docs/)
+  Console      {stack["api_url"]}/ops/   (sign in as the staff user)
   AWS (moto)   {stack["aws_endpoint_url"]}
   User pool    {stack["user_pool_id"]}   app client {stack["app_client_id"]}
   Demo user    {demo["username"]} / {demo["password"]}
