@@ -336,6 +336,11 @@ def live_backup(arn: str) -> Backup:
     return backup
 
 
+def _page(staff: Staff) -> dict[str, Any]:
+    """What every backups page shows: who is looking, and the live table."""
+    return {"staff": staff, "section": "backups", "live": settings.DYNAMODB_TABLE}
+
+
 def restore_page(
     request: HttpRequest,
     staff: Staff,
@@ -346,9 +351,7 @@ def restore_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "staff": staff,
-        "section": "backups",
-        "live": settings.DYNAMODB_TABLE,
+        **_page(staff),
         "backup": backup,
         "row": backup_row(backup) if backup else None,
         "form": form,
@@ -421,9 +424,7 @@ def point_in_time_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "staff": staff,
-        "section": "backups",
-        "live": settings.DYNAMODB_TABLE,
+        **_page(staff),
         "form": form,
         "window": (utc_text(window[0]), utc_text(window[1])) if window else None,
         "window_iso": (rfc3339(window[0]), rfc3339(window[1])) if window else None,
@@ -485,9 +486,7 @@ def verify_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "staff": staff,
-        "section": "backups",
-        "live": settings.DYNAMODB_TABLE,
+        **_page(staff),
         "table": table,
         "comparison": comparison,
         "digests": [comparison.a, comparison.b] if comparison else [],

@@ -197,15 +197,24 @@ def _refusal(staff: Staff, detail: users.UserDetail, action: str) -> str | None:
     return None
 
 
-@require_GET
-@staff_view(ANY_STAFF)
-def detail(request: HttpRequest, staff: Staff, username: str) -> HttpResponse:
+def _user_or_page(
+    request: HttpRequest, staff: Staff, username: str
+) -> users.UserDetail | HttpResponse:
+    """The user named in the URL, or the page that says why there is none."""
     try:
-        found = users.get_user(username)
+        return users.get_user(username)
     except NotFound:
         return _not_found(request, staff, username)
     except (users.UserAdminError, *_AWS_ERRORS) as error:
         return _cognito_down(request, staff, error)
+
+
+@require_GET
+@staff_view(ANY_STAFF)
+def detail(request: HttpRequest, staff: Staff, username: str) -> HttpResponse:
+    found = _user_or_page(request, staff, username)
+    if isinstance(found, HttpResponse):
+        return found
     account = found.account
     data: users.UserData | None = None
     data_problem = audit_problem = ""
@@ -284,12 +293,9 @@ def _act(
 ) -> HttpResponse:
     """Check the user and the staff member's right, run ``change`` with the
     form's reason, and go back to the user's page with the outcome."""
-    try:
-        found = users.get_user(username)
-    except NotFound:
-        return _not_found(request, staff, username)
-    except (users.UserAdminError, *_AWS_ERRORS) as error:
-        return _cognito_down(request, staff, error)
+    found = _user_or_page(request, staff, username)
+    if isinstance(found, HttpResponse):
+        return found
     refusal = _refusal(staff, found, action)
     if refusal:
         return forbidden(request, staff, refusal)
