@@ -36,7 +36,7 @@ from urllib3.response import HTTPResponse
 
 import activities.models  # noqa: F401 (every model class exists before clients are hooked)
 import goals.models  # noqa: F401
-import ops_admin.revocations  # noqa: F401
+import ops_admin.revocations
 from lifestyle import aws
 from lifestyle.dynamo import _model_classes
 from lifestyle.errors import api_exception_handler
@@ -134,14 +134,23 @@ def fresh_clients() -> Iterator[None]:
 
 
 @pytest.fixture
-def throttle_dynamodb() -> Callable[..., Throttle]:
+def throttle_dynamodb() -> Iterator[Callable[..., Throttle]]:
+    """Throttles the given DynamoDB operations. The process's copy of the
+    revoked sign-ins list is read first and kept for the test, so a request
+    never also rereads it (a GetItem the counts would include, whenever the
+    cache window happened to end during the test)."""
+
     def hook(operations: set[str], error: Any = THROTTLING, times: int | None = None) -> Throttle:
         handler = Throttle(operations, error, times)
         for botocore_client in dynamodb_clients():
             botocore_client.meta.events.register_first("before-send.dynamodb", handler)
         return handler
 
-    return hook
+    with override_settings(REVOCATION_CACHE_SECONDS=3600):
+        ops_admin.revocations.cache.clear()
+        ops_admin.revocations.cache.entries()
+        yield hook
+    ops_admin.revocations.cache.clear()
 
 
 def goal_body(goal_id: str) -> dict[str, Any]:
