@@ -260,9 +260,9 @@ def _staff(id_token: str) -> Staff:
 def sign_in(username: str, password: str) -> Staff:
     """The staff member these credentials belong to, or :class:`SignInRefused`.
     Every attempt that names a username is audited, refused or not."""
-    username = username.strip()[:MAX_USERNAME]
+    typed = username.strip()
     try:
-        username = _clean(username, password)
+        username = _clean(typed, password)
         wait = wait_seconds(username)
         if wait:
             raise SignInRefused(
@@ -273,15 +273,15 @@ def sign_in(username: str, password: str) -> Staff:
         try:
             staff = _staff(_cognito_tokens(username, password)["IdToken"])
         except SignInRefused as refused:
-            if refused.reason in {"wrong_credentials", "too_long", "control_characters"}:
+            if refused.reason == "wrong_credentials":
                 count_failure(username)
             raise
     except SignInRefused as refused:
-        if username:
+        if typed:  # as typed, cut to a username's length for the log
             audit.record(
-                actor=username,
+                actor=typed[:MAX_USERNAME],
                 action="sign_in_failed",
-                target=username,
+                target=typed[:MAX_USERNAME],
                 result="refused",
                 detail={"reason": refused.reason},
             )

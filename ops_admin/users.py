@@ -530,6 +530,17 @@ def _carry_out(
     return result
 
 
+SIGNED_OUT = "signed out everywhere: refresh tokens revoked"
+
+
+def _global_sign_out(user: UserAccount) -> None:
+    """Cognito revokes the user's refresh tokens (AdminUserGlobalSignOut)."""
+    with _cognito("AdminUserGlobalSignOut"):
+        client("cognito-idp").admin_user_global_sign_out(
+            UserPoolId=_pool_id(), Username=user.username
+        )
+
+
 def _disable(
     user: UserAccount, result: UserActionResult, *, actor: str, reason: str
 ) -> UserActionResult:
@@ -543,9 +554,8 @@ def _disable(
     else:
         result.steps.append("already disabled in Cognito")
     if not dry_run:
-        with _cognito("AdminUserGlobalSignOut"):
-            cognito.admin_user_global_sign_out(UserPoolId=pool_id, Username=user.username)
-    result.steps.append("signed out everywhere: refresh tokens revoked")
+        _global_sign_out(user)
+    result.steps.append(SIGNED_OUT)
     if dry_run:
         result.steps.append(_effect_line(revocations.now_seconds()))
         return result
@@ -617,11 +627,8 @@ def sign_out_everywhere(
     with audit.audited(
         actor=actor, action="global_sign_out", target=user.username, detail={"reason": reason}
     ):
-        with _cognito("AdminUserGlobalSignOut"):
-            client("cognito-idp").admin_user_global_sign_out(
-                UserPoolId=_pool_id(), Username=user.username
-            )
-        result.steps.append("signed out everywhere: refresh tokens revoked")
+        _global_sign_out(user)
+        result.steps.append(SIGNED_OUT)
         status = revocations.record_sign_out(
             user.user_id, user.username, actor=actor, reason=reason
         )
