@@ -37,7 +37,9 @@ class ActivityOutputSerializer(serializers.Serializer):
     goal_id = serializers.CharField()
     value = ExactDecimalField()
     occurred_at = Rfc3339Field()
-    local_date = serializers.DateField(help_text="The day it counts for, in the goal's timezone.")
+    local_date = serializers.DateField(
+        help_text="The day it counts for, in the goal's calendar (timezone, day-start hour)."
+    )
     note = serializers.CharField()
     created_at = Rfc3339Field()
     updated_at = Rfc3339Field()

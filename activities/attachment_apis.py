@@ -15,21 +15,11 @@ from activities import attachments
 from activities.models import Attachment
 from lifestyle.ids import normalize_id
 from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
-from lifestyle.serializers import Rfc3339Field, StrictSerializer
+from lifestyle.serializers import Rfc3339Field, StrictSerializer, WholeNumberField
 
 # Presigned URLs carry signed credentials: no cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
 NOT_FOUND = error("No such activity or attachment.")
-
-
-class WholeNumberField(serializers.IntegerField):
-    """An integer sent as a JSON number: not ``"12"``, ``12.0`` or ``true``,
-    which DRF's own field would take."""
-
-    def to_internal_value(self, data: Any) -> int:
-        if type(data) is not int:
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 @extend_schema_serializer(component_name="Attachment")

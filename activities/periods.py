@@ -18,6 +18,10 @@ from zoneinfo import ZoneInfo
 PERIODS = ("none", "daily", "weekly", "monthly")
 RECURRING = ("daily", "weekly", "monthly")
 MAX_DAY_START_HOUR = 6
+# The weekday a week starts on (date.weekday(): Monday is 0). A week that
+# starts on another day than Monday is keyed and indexed as the ISO week
+# (Monday to Sunday) of its first Monday, by shifting each day forward.
+WEEK_STARTS = {"monday": 0, "saturday": 5, "sunday": 6}
 
 Run = tuple[int, int]  # inclusive [first_index, last_index] of consecutive met periods
 
@@ -44,60 +48,68 @@ def local_date(occurred_at: datetime, timezone: str, *, day_start_hour: int = 0)
     return local.date()
 
 
-def period_key(period: str, day: date) -> str:
+def _shift(week_start: int) -> int:
+    """Days to add to a date so its week (starting on ``week_start``) lines
+    up with an ISO week: 0 for Monday, 1 for Sunday, 2 for Saturday."""
+    return (7 - week_start) % 7
+
+
+def period_key(period: str, day: date, *, week_start: int = 0) -> str:
     """Stable text key of the period containing `day`: daily "2026-11-28",
-    weekly ISO "2026-W48" (4-digit ISO year, 2-digit week), monthly "2026-11".
+    weekly ISO "2026-W48" (4-digit ISO year, 2-digit week; a week starting on
+    Sunday takes the number of the ISO week of its Monday), monthly "2026-11".
     For "none" return "all". Raise ValueError for an unknown period."""
     if period == "none":
         return "all"
     if period == "daily":
         return day.isoformat()
     if period == "weekly":
-        iso_year, week, _ = day.isocalendar()
+        iso_year, week, _ = (day + timedelta(days=_shift(week_start))).isocalendar()
         return f"{iso_year:04d}-W{week:02d}"
     if period == "monthly":
         return f"{day.year:04d}-{day.month:02d}"
     raise _not_recurring(period)
 
 
-def period_index(period: str, day: date) -> int:
+def period_index(period: str, day: date, *, week_start: int = 0) -> int:
     """An integer such that consecutive periods have consecutive indexes:
-    daily -> day.toordinal(); weekly -> index of the ISO week (ordinal 1,
-    0001-01-01, is a Monday, so weeks are ``(ordinal - 1) // 7``);
+    daily -> day.toordinal(); weekly -> index of the week (ordinal 1,
+    0001-01-01, is a Monday, so ISO weeks are ``(ordinal - 1) // 7``);
     monthly -> year*12 + month - 1. ValueError for "none"/unknown."""
     if period == "daily":
         return day.toordinal()
     if period == "weekly":
-        return (day.toordinal() - 1) // 7
+        return (day.toordinal() - 1 + _shift(week_start)) // 7
     if period == "monthly":
         return day.year * 12 + day.month - 1
     raise _not_recurring(period)
 
 
-def period_start_from_index(period: str, index: int) -> date:
+def period_start_from_index(period: str, index: int, *, week_start: int = 0) -> date:
     """Inverse of period_index: the first date of the period with that index."""
     if period == "daily":
         return date.fromordinal(index)
     if period == "weekly":
-        return date.fromordinal(index * 7 + 1)
+        return date.fromordinal(index * 7 + 1 - _shift(week_start))
     if period == "monthly":
         year, month_offset = divmod(index, 12)
         return date(year, month_offset + 1, 1)
     raise _not_recurring(period)
 
 
-def period_bounds(period: str, day: date) -> tuple[date, date]:
+def period_bounds(period: str, day: date, *, week_start: int = 0) -> tuple[date, date]:
     """First and last date (inclusive) of the period containing `day`.
     ValueError for "none"."""
-    index = period_index(period, day)
-    next_start = period_start_from_index(period, index + 1)
-    return period_start_from_index(period, index), next_start - _ONE_DAY
+    index = period_index(period, day, week_start=week_start)
+    next_start = period_start_from_index(period, index + 1, week_start=week_start)
+    return period_start_from_index(period, index, week_start=week_start), next_start - _ONE_DAY
 
 
-def periods_between(period: str, start: date, end: date) -> int:
+def periods_between(period: str, start: date, end: date, *, week_start: int = 0) -> int:
     """How many periods of this kind touch the inclusive date range start..end
-    (e.g. weekly from a Sunday to the next Monday is 2). 0 if end < start."""
-    first, last = period_index(period, start), period_index(period, end)
+    (e.g. ISO weeks from a Sunday to the next Monday is 2). 0 if end < start."""
+    first = period_index(period, start, week_start=week_start)
+    last = period_index(period, end, week_start=week_start)
     return last - first + 1 if start <= end else 0
 
 

@@ -137,7 +137,7 @@ def _places(value: Decimal) -> Decimal:
 
 
 def today_for(goal: Goal, now: datetime | None = None) -> date:
-    return periods.local_date(now or utcnow(), goal.timezone)
+    return goal.local_date(now or utcnow())
 
 
 def overall_target(goal: Goal) -> Decimal | None:
@@ -149,7 +149,7 @@ def overall_target(goal: Goal) -> Decimal | None:
     if goal.due_date is None:
         return None
     start, due = date.fromisoformat(goal.start_date), date.fromisoformat(goal.due_date)
-    return goal.period_target * periods.periods_between(goal.period, start, due)
+    return goal.period_target * goal.periods_between(start, due)
 
 
 def compute_progress(
@@ -164,11 +164,11 @@ def compute_progress(
 
     current, current_streak, longest_streak = None, None, None
     if goal.period in periods.RECURRING:
-        first, last = periods.period_bounds(goal.period, today)
+        first, last = goal.period_bounds(today)
         value = bucket.total if bucket else Decimal(0)
         per_period = goal.period_target
         current = CurrentPeriod(
-            key=periods.period_key(goal.period, today),
+            key=goal.period_key(today),
             start=first,
             end=last,
             value=value,
@@ -178,7 +178,7 @@ def compute_progress(
         )
         runs = periods.decode_runs(json.loads(stored.met_runs) if stored else [])
         current_streak, longest_streak = periods.streaks(
-            runs, current_index=periods.period_index(goal.period, today), current_met=current.met
+            runs, current_index=goal.period_index(today), current_met=current.met
         )
 
     elapsed = ((min(today, due) if due else today) - start).days + 1
@@ -214,7 +214,7 @@ def compute_progress(
 def _aggregate_keys(goal: Goal, today: date) -> list[tuple[str, str]]:
     keys = [(goal.pk, progress_sk(goal.goal_id))]
     if goal.period in periods.RECURRING:
-        keys.append((goal.pk, bucket_sk(goal.goal_id, periods.period_key(goal.period, today))))
+        keys.append((goal.pk, bucket_sk(goal.goal_id, goal.period_key(today))))
     return keys
 
 
@@ -228,7 +228,7 @@ def _progress_of(goals: list[Goal], now: datetime | None = None) -> list[Progres
     for goal in goals:
         today = todays[goal.goal_id]
         stored = found.get(progress_sk(goal.goal_id))
-        bucket = found.get(bucket_sk(goal.goal_id, periods.period_key(goal.period, today)))
+        bucket = found.get(bucket_sk(goal.goal_id, goal.period_key(today)))
         result.append(
             compute_progress(
                 goal,

@@ -117,9 +117,9 @@ class Ledger:
 
     def place(self, activity: Activity) -> None:
         """Set the activity's local date and period from the goal's rules."""
-        day = periods.local_date(activity.occurred_at, self.goal.timezone)
+        day = self.goal.local_date(activity.occurred_at)
         activity.local_date = day.isoformat()
-        activity.period_key = periods.period_key(self.goal.period, day)
+        activity.period_key = self.goal.period_key(day)
         activity.place_in_time()
 
     def count(self, activity: Activity, sign: int) -> None:
@@ -136,7 +136,7 @@ class Ledger:
         bucket = self.buckets[activity.period_key]
         bucket.total = bucket.total + sign * activity.value
         bucket.activity_count = bucket.activity_count + sign
-        index = periods.period_index(self.goal.period, date.fromisoformat(activity.local_date))
+        index = self.goal.period_index(date.fromisoformat(activity.local_date))
         runs = periods.decode_runs(json.loads(progress.met_runs))
         if bucket.activity_count > 0 and bucket.total >= self.goal.period_target:
             runs = periods.runs_add(runs, index)

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from activities.periods import MAX_DAY_START_HOUR, WEEK_STARTS
 from goals import selectors, services
 from goals.models import KINDS, PERIODS, STATUSES, Goal
 from lifestyle.http import etag_for, if_match_version
@@ -23,6 +24,7 @@ from lifestyle.serializers import (
     StrictSerializer,
     TimezoneField,
     UuidTextField,
+    WholeNumberField,
 )
 
 READ_ONLY = ("created_at", "updated_at", "version", "archived_at")
@@ -40,6 +42,8 @@ class GoalOutputSerializer(serializers.Serializer):
     start_date = serializers.DateField()
     due_date = serializers.DateField(allow_null=True)
     timezone = serializers.CharField()
+    week_start = serializers.ChoiceField(choices=tuple(WEEK_STARTS))
+    day_start_hour = serializers.IntegerField()
     status = serializers.ChoiceField(choices=STATUSES)
     archived_at = Rfc3339Field(allow_null=True)
     created_at = Rfc3339Field()
@@ -74,7 +78,17 @@ class GoalListCreateApi(APIView):
         id = UuidTextField(required=False, help_text="Your own UUID, for safe retries.")
         kind = serializers.ChoiceField(choices=KINDS)
         period = serializers.ChoiceField(choices=PERIODS, required=False)
-        timezone = TimezoneField(required=False, help_text="IANA name; default UTC.")
+        timezone = TimezoneField(required=False, help_text="IANA name; default: your profile's.")
+        week_start = serializers.ChoiceField(
+            choices=tuple(WEEK_STARTS), required=False, help_text="Default: your profile's."
+        )
+        day_start_hour = WholeNumberField(
+            min_value=0,
+            max_value=MAX_DAY_START_HOUR,
+            required=False,
+            help_text="A moment before this local hour counts for the day before. "
+            "Default: your profile's.",
+        )
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -158,7 +172,9 @@ IF_MATCH_OPTIONAL = OpenApiParameter(
 
 class GoalDetailApi(APIView):
     class GoalUpdateInputSerializer(GoalFieldsSerializer):
-        read_only_names = ("id", "kind", "period", "timezone", *READ_ONLY)
+        read_only_names = (
+            "id", "kind", "period", "timezone", "week_start", "day_start_hour", *READ_ONLY
+        )  # fmt: skip
 
         status = serializers.ChoiceField(
             choices=("active", "completed"), help_text="Archive with POST .../archive."

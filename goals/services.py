@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pynamodb.expressions.condition import Condition
 
+from accounts.services import profile_get
 from goals.models import Goal
 from goals.selectors import canonical_goal_id
 from lifestyle.dynamo import ConditionFailed, goal_sk, put_new, update_existing, user_pk
@@ -49,10 +49,6 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def today_in(timezone: str) -> date:
-    return datetime.now(ZoneInfo(timezone)).date()
-
-
 def goal_create(
     *,
     user_id: str,
@@ -66,13 +62,16 @@ def goal_create(
     period: str = "none",
     start_date: date | None = None,
     due_date: date | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
+    week_start: str | None = None,
+    day_start_hour: int | None = None,
 ) -> tuple[Goal, bool]:
     """Create a goal; returns it and whether it was created now.
 
-    With a client-chosen ``goal_id`` the create is idempotent: the same
-    request again returns the stored goal (created=False); a different
-    request with that id is a 409.
+    The calendar (timezone, week start, day-start hour) not given comes from
+    the owner's profile, read once. With a client-chosen ``goal_id`` the
+    create is idempotent: the same request again returns the stored goal
+    (created=False); a different request with that id is a 409.
     """
     client_id = normalize_id(goal_id) if goal_id else None
     if goal_id and client_id is None:
@@ -82,9 +81,15 @@ def goal_create(
         "goal_id": client_id, "title": title, "kind": kind, "description": description,
         "category": category, "unit": unit, "target": target, "period": period,
         "start_date": start_date, "due_date": due_date, "timezone": timezone,
+        "week_start": week_start, "day_start_hour": day_start_hour,
     }  # fmt: skip
-    start = start_date or today_in(timezone)
-    _check_goal_rules(kind=kind, target=target, start_date=start, due_date=due_date)
+    # What the calendar does not decide is checked before anything is read.
+    _check_goal_rules(kind=kind, target=target, start_date=start_date, due_date=due_date)
+    if timezone is None or week_start is None or day_start_hour is None:
+        profile = profile_get(user_id=user_id)
+        timezone = profile.timezone if timezone is None else timezone
+        week_start = profile.week_start if week_start is None else week_start
+        day_start_hour = int(profile.day_start_hour) if day_start_hour is None else day_start_hour
     goal_id = client_id or new_ulid()
     goal = Goal(
         user_pk(user_id),
@@ -98,12 +103,17 @@ def goal_create(
         unit=unit,
         target=target,
         period=period,
-        start_date=start.isoformat(),
         due_date=_iso(due_date),
         timezone=timezone,
+        week_start=week_start,
+        day_start_hour=day_start_hour,
         status="active",
         request_hash=_fingerprint(requested),
     )
+    start = start_date or goal.local_date(utcnow())  # default: today in the goal's calendar
+    if due_date and due_date < start:
+        raise ValidationFailed(fields={"due_date": ["Must be on or after the start date."]})
+    goal.start_date = start.isoformat()
     try:
         return put_new(goal), True
     except ConditionFailed as failed:
@@ -114,13 +124,13 @@ def goal_create(
 
 
 def _check_goal_rules(
-    *, kind: str, target: Decimal | None, start_date: date, due_date: date | None
+    *, kind: str, target: Decimal | None, start_date: date | None, due_date: date | None
 ) -> None:
     errors: dict[str, list[str]] = {}
     target_error = target_problem(kind, target)
     if target_error:
         errors["target"] = [target_error]
-    if due_date and due_date < start_date:
+    if start_date and due_date and due_date < start_date:
         errors["due_date"] = ["Must be on or after the start date."]
     if errors:
         raise ValidationFailed(fields=errors)

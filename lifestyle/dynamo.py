@@ -191,17 +191,31 @@ def update_existing(
     condition: Condition | None = None,
     *,
     version: int | None = None,
+    create: bool = False,
 ) -> T:
     """Apply ``actions`` to the stored item if it exists (and, given
     ``version``, only if it still has that version). Returns the item as
-    stored afterwards."""
+    stored afterwards.
+
+    With ``create`` a missing item is created from the actions (an upsert:
+    its type, schema version and creation time are set only if absent);
+    ``version=0`` then means "only if it does not exist yet"."""
     cls = type(model)
-    required = cls.pk.exists()
+    now = utcnow()
+    required: Condition | None = None if create else cls.pk.exists()
     if condition is not None:
-        required &= condition
-    if version is not None:
-        required &= cls.version == version
-    actions = [*actions, cls.updated_at.set(utcnow())]
+        required = _and(required, condition)
+    if version == 0 and create:
+        required = _and(required, cls.pk.does_not_exist())
+    elif version is not None:
+        required = _and(required, cls.version == version)
+    actions = [*actions, cls.updated_at.set(now)]
+    if create:
+        actions += [
+            cls.type.set(cls.type | cls),
+            cls.schema_version.set(cls.schema_version | model.schema_version),
+            cls.created_at.set(cls.created_at | now),
+        ]
     # With a version set, PynamoDB appends ``version + 1`` to the actions;
     # the version check itself is ours (above), so PynamoDB adds none.
     model.version = version or 0
@@ -211,6 +225,10 @@ def update_existing(
     kwargs["ReturnValues"] = "ALL_NEW"
     response = _conditional_call(model, "update_item", kwargs)
     return cls.from_raw_data(response["Attributes"])
+
+
+def _and(first: Condition | None, second: Condition) -> Condition:
+    return second if first is None else first & second
 
 
 def query_page(

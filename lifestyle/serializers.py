@@ -61,6 +61,16 @@ class ExactDecimalField(serializers.DecimalField):
         return format(Decimal(value).normalize(), "f")
 
 
+class WholeNumberField(serializers.IntegerField):
+    """An integer sent as a JSON number: not ``"12"``, ``12.0`` or ``true``,
+    which DRF's own field would take."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class UuidTextField(serializers.UUIDField):
     """A UUID written as text. DRF's own field also takes a JSON integer
     (123 becomes ``00000000-0000-0000-0000-00000000007b``), a wrong type

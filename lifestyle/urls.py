@@ -7,6 +7,7 @@ api_v1 = [
     path("health", HealthApi.as_view(), name="health"),
     path("goals", include("goals.urls")),
     path("", include("activities.urls")),
+    path("", include("accounts.urls")),
     path("schema/", openapi.schema, name="schema"),
     path("docs/", openapi.docs, name="docs"),
 ]

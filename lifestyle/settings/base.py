@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "lifestyle",
     "goals",
     "activities",
+    "accounts",
     "ops_admin",
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -22,3 +23,8 @@ def todays_around(timezone: str, action: Callable[[], object]) -> tuple[object, 
 # Two zones far either side of UTC: at any hour of the day at least one of
 # them has a different date from UTC, so a default taken in UTC shows.
 FAR_ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+
+
+# A goal's whole calendar, as a create may name it (without it the owner's
+# profile is read for it).
+CALENDAR: dict[str, Any] = {"timezone": "UTC", "week_start": "monday", "day_start_hour": 0}

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from goals.models import Goal
 from lifestyle.dynamo import goal_sk, user_pk
 from tests.conftest import DynamoCalls, User, assert_error
-from tests.goals.conftest import FAR_ZONES, todays_around
+from tests.goals.conftest import CALENDAR, FAR_ZONES, todays_around
 
 GOALS = "/api/v1/goals"
 VALID = {"title": "Read books", "kind": "count", "target": "12"}
@@ -108,6 +108,8 @@ def test_create(api: APIClient, user: User) -> None:
         "period": "none",
         "due_date": None,
         "timezone": "UTC",
+        "week_start": "monday",
+        "day_start_hour": 0,
         "status": "active",
         "archived_at": None,
         "version": 1,
@@ -293,7 +295,9 @@ BAD_FIELDS = [
     ({"kind": "count", "target": "2.5"}, "target"),
     ({"kind": "duration", "target": 2.5}, "target"),
     ({"start_date": "2030-01-10", "due_date": "2030-01-09"}, "due_date"),
-    ({"due_date": "2000-01-01"}, "due_date"),
+    # Before today, the default start: known without reading the profile
+    # only when the create names its calendar.
+    ({"due_date": "2000-01-01", **CALENDAR}, "due_date"),
     ({"start_date": "2030-02-30"}, "start_date"),
     ({"start_date": "yesterday"}, "start_date"),
     ({"start_date": "2030-01-01T00:00:00Z"}, "start_date"),
@@ -837,16 +841,25 @@ def archived_goal(api: APIClient, goal: dict) -> None:
 
 
 ONE_REQUEST = {
-    "create": (None, lambda api, goal: api.post(GOALS, VALID, format="json"), 201, "PutItem"),
+    # A create naming its whole calendar; without it, the profile is read too
+    # (test_a_create_without_a_calendar_reads_the_profile_once).
+    "create": (
+        None,
+        lambda api, goal: api.post(GOALS, body_with(**CALENDAR), format="json"),
+        201,
+        "PutItem",
+    ),
     "replayed create": (
         None,
-        lambda api, goal: api.post(GOALS, body_with(id=goal["id"]), format="json"),
+        lambda api, goal: api.post(GOALS, body_with(id=goal["id"], **CALENDAR), format="json"),
         201,
         "PutItem",
     ),
     "conflicting create": (
         None,
-        lambda api, goal: api.post(GOALS, body_with(id=goal["id"], title="x"), format="json"),
+        lambda api, goal: api.post(
+            GOALS, body_with(id=goal["id"], title="x", **CALENDAR), format="json"
+        ),
         409,
         "PutItem",
     ),
@@ -897,7 +910,7 @@ def test_each_operation_is_one_dynamodb_request(
     operation: str,
 ) -> None:
     setup, call, status, expected = ONE_REQUEST[operation]
-    goal = create(id=client_id)
+    goal = create(id=client_id, **CALENDAR)
     if setup:
         setup(api, goal)
     dynamo_calls.reset()

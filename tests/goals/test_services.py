@@ -23,7 +23,7 @@ from lifestyle.errors import (
     ValidationFailed,
 )
 from tests.conftest import DynamoCalls, raises
-from tests.goals.conftest import FAR_ZONES, todays_around
+from tests.goals.conftest import CALENDAR, FAR_ZONES, todays_around
 
 START = date(2030, 1, 10)
 DUE = date(2030, 3, 1)
@@ -44,6 +44,7 @@ def make(user_id: str):
             "title": "Read",
             "kind": "count",
             "target": Decimal(10),
+            **CALENDAR,
             **fields,
         }
         goal, created = services.goal_create(**fields)
@@ -145,6 +146,7 @@ def test_same_request_again_returns_the_stored_goal(
         kind="count",
         target=Decimal(10),
         start_date=START,
+        **CALENDAR,
     )
     assert not created
     assert (again.goal_id, again.version, again.created_at) == (
@@ -162,7 +164,12 @@ def test_same_request_is_recognised_whatever_the_uuids_spelling(
 ) -> None:
     make(goal_id=client_id.upper())
     again, created = services.goal_create(
-        user_id=user_id, goal_id=client_id, title="Read", kind="count", target=Decimal(10)
+        user_id=user_id,
+        goal_id=client_id,
+        title="Read",
+        kind="count",
+        target=Decimal(10),
+        **CALENDAR,
     )
     assert (again.goal_id, created) == (client_id, False)
 
