@@ -34,7 +34,7 @@ def profile_update(
     if not changes:
         raise ValidationFailed("Send at least one field to change.")
     actions = [getattr(Profile, name).set(value) for name, value in changes.items()]
-    actions.append(Profile.user_id.set(user_id))
+    actions += [Profile.user_id.set(user_id), Profile.sync_pk.set(user_pk(user_id))]
     try:
         return update_existing(Profile.key(user_id), actions, version=expected_version, create=True)
     except ConditionFailed:

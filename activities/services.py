@@ -49,6 +49,7 @@ from lifestyle.errors import (
 )
 from lifestyle.ids import new_ulid, normalize_id
 from lifestyle.timeutil import utcnow
+from sync.models import Tombstone
 
 T = TypeVar("T")
 
@@ -296,6 +297,7 @@ def activity_log(
             occurred_at=occurred_at,
             note=note,
             request_hash=request_hash,
+            sync_pk=user_pk(user_id),
         )
         ledger.place(activity)
         _check_start(ledger, activity)
@@ -367,6 +369,7 @@ def activity_update(
     def attempt() -> Activity:
         current, ledger = _open(user_id, activity_id, expected_version)
         changed = Activity.from_raw_data(current.serialize())
+        changed.sync_pk = current.pk  # an item older than delta sync joins it
         if "value" in changes:
             changed.value = parse_value(ledger.goal.kind, changes["value"])
         if "note" in changes:
@@ -405,6 +408,10 @@ def activity_delete(*, user_id: str, activity_id: str, expected_version: int | N
         _refresh_last_activity(ledger, current)
         transaction = Transaction()
         transaction.delete("activity", current, Activity.version == current.version)
+        tombstone = Tombstone.of(
+            user_id, "activity", current.activity_id, utcnow(), goal_id=current.goal_id
+        )
+        transaction.overwrite("tombstone", tombstone)  # devices learn of the delete
         ledger.write(transaction)
         try:
             transaction.commit()

@@ -12,6 +12,7 @@ from activities.attachment_apis import (
     AttachmentDetailApi,
     AttachmentListCreateApi,
 )
+from activities.batch_apis import ActivityBatchLogApi
 
 urlpatterns = [
     path(
@@ -21,6 +22,9 @@ urlpatterns = [
     ),
     path("goals/<str:goal_id>/progress", GoalProgressApi.as_view(), name="goal-progress"),
     path("activities", ActivityListApi.as_view(), name="activity-list"),
+    # Literal colon (Google's custom-method style); no other route matches it:
+    # "activities" is exact and "activities/<str:activity_id>" needs a slash.
+    path("activities:batch", ActivityBatchLogApi.as_view(), name="activity-batch"),
     path("activities/<str:activity_id>", ActivityDetailApi.as_view(), name="activity-detail"),
     path(
         "activities/<str:activity_id>/attachments",

@@ -109,6 +109,7 @@ def goal_create(
         day_start_hour=day_start_hour,
         status="active",
         request_hash=_fingerprint(requested),
+        sync_pk=user_pk(user_id),
     )
     start = start_date or goal.local_date(utcnow())  # default: today in the goal's calendar
     if due_date and due_date < start:
@@ -181,7 +182,7 @@ def goal_update(
     if "status" in changes:
         require(Goal.status != "archived")
 
-    actions = []
+    actions = [Goal.sync_pk.set(user_pk(user_id))]  # a goal older than delta sync joins it
     for name, value in changes.items():
         attribute = getattr(Goal, name)
         if isinstance(value, date):
@@ -240,6 +241,7 @@ def _set_archived(
     else:
         actions = [Goal.status.set("active"), Goal.archived_at.remove()]
         condition = Goal.status == "archived"
+    actions.append(Goal.sync_pk.set(user_pk(user_id)))
     try:
         return update_existing(
             Goal.key(user_id, canonical_goal_id(goal_id)),

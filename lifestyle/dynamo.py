@@ -27,6 +27,7 @@ from pynamodb.connection.table import TableConnection
 from pynamodb.constants import NUMBER
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from lifestyle.timeutil import utcnow
@@ -55,6 +56,19 @@ class DecimalAttribute(Attribute[Decimal]):
         return Decimal(value)
 
 
+class ChangeIndex(GlobalSecondaryIndex["TableItem"]):
+    """``by_change``: a user's synced items in the order they changed. On
+    the base model, because it spans every kind of item (PynamoDB filters
+    a subclass's queries to that subclass)."""
+
+    class Meta:
+        index_name = "by_change"
+        projection = AllProjection()
+
+    sync_pk = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(range_key=True)
+
+
 class TableItem(Model):
     """Base of every item in the table."""
 
@@ -78,6 +92,10 @@ class TableItem(Model):
     # None on every item it has not touched.
     migrated_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
+    # ``USER#{user_id}`` on the items a user's devices keep copies of, which
+    # puts them in the change index delta sync reads (sync/models.py).
+    sync_pk = UnicodeAttribute(null=True)
+    by_change = ChangeIndex()
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
@@ -314,6 +332,18 @@ class Transaction:
             actions=list(actions), condition=condition, add_version_condition=False
         )
         self._add(name, "Update", kwargs)
+
+    def overwrite(self, name: str, model: TableItem) -> None:
+        """Store ``model`` whatever is stored under its key now (a put would
+        require the version it was read at): an update setting each of its
+        attributes, the version starting again at 1."""
+        actions = [
+            attribute.set(value)
+            for attr_name, attribute in model.get_attributes().items()
+            if not (attribute.is_hash_key or attribute.is_range_key or attr_name == "version")
+            and (value := getattr(model, attr_name)) is not None
+        ]
+        self.update(name, model, actions)
 
     def delete(self, name: str, model: TableItem, condition: Condition | None = None) -> None:
         kwargs = model.get_delete_kwargs_from_instance(

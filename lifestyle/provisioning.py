@@ -155,7 +155,8 @@ KEY_SCHEMA = [
     {"AttributeName": "sk", "KeyType": "RANGE"},
 ]
 ATTRIBUTES = [
-    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "goal_time", "time_key")
+    {"AttributeName": name, "AttributeType": "S"}
+    for name in ("pk", "sk", "goal_time", "time_key", "sync_pk", "updated_at")
 ]
 # Local secondary indexes exist only if the table is created with them: a
 # goal's activities in time order, and all activities in time order.
@@ -171,9 +172,20 @@ LOCAL_INDEXES = [
     for index, sort_key in (("by_goal_time", "goal_time"), ("by_time", "time_key"))
 ]
 # Global secondary indexes can be added to a live table (provision does, one
-# at a time, waiting for each to backfill). None yet: declare them here, in
-# CreateTable's form, with their key attributes in ATTRIBUTES.
-GLOBAL_INDEXES: list[dict[str, Any]] = []
+# at a time, waiting for each to backfill). Declared here in CreateTable's
+# form, with their key attributes in ATTRIBUTES. by_change: a user's synced
+# items in the order they changed, for delta sync (sync/models.py); only
+# items with a sync_pk are in it.
+GLOBAL_INDEXES: list[dict[str, Any]] = [
+    {
+        "IndexName": "by_change",
+        "KeySchema": [
+            {"AttributeName": "sync_pk", "KeyType": "HASH"},
+            {"AttributeName": "updated_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+]
 # Items with this attribute (epoch seconds) are deleted by DynamoDB once it
 # has passed (within a few days): token revocation records, for example.
 TTL_ATTRIBUTE = "expires_at"

@@ -8,6 +8,7 @@ api_v1 = [
     path("goals", include("goals.urls")),
     path("", include("activities.urls")),
     path("", include("accounts.urls")),
+    path("", include("sync.urls")),
     path("schema/", openapi.schema, name="schema"),
     path("docs/", openapi.docs, name="docs"),
 ]

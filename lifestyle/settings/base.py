@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "goals",
     "activities",
     "accounts",
+    "sync",
     "ops_admin",
 ]
 

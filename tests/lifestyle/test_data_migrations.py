@@ -200,9 +200,9 @@ def record(table: str, number: int = 2) -> MigrationRecord | None:
 # --- the registry ----------------------------------------------------------------
 
 
-def test_registry_finds_0002_in_order() -> None:
+def test_registry_finds_the_migrations_in_order() -> None:
     migrations = discover()
-    assert [m.label for m in migrations] == ["0002"]
+    assert [m.label for m in migrations] == ["0002", "0003"]
     assert migrations[0] is m0002
     assert str(m0002) == f"0002: {m0002.description}"
 
@@ -765,8 +765,9 @@ def test_command_asks_before_writing(table: str) -> None:
         command(table=table, stdin=Terminal("n\n"))
     assert record(table) is None
     out, err = command(table=table, stdin=Terminal("y\n"))
-    assert "Apply 1 data migration(s)" in err
+    assert "Apply 2 data migration(s)" in err
     assert "0002 applied" in out
+    assert "0003 applied" in out
 
 
 def test_command_refuses_to_prompt_without_a_terminal(table: str) -> None:
@@ -779,7 +780,7 @@ def test_command_refuses_to_prompt_without_a_terminal(table: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["0009"], r"There is no data migration 0009 \(known: 0002\)"),
+        (["0009"], r"There is no data migration 0009 \(known: 0002, 0003\)"),
         (["abc"], "'abc' is not a migration number"),
         (["--segments", "0"], "--segments must be between 1 and 32 .got 0."),
         (["--segments", "1000"], "--segments must be between 1 and 32 .got 1000."),
