@@ -51,7 +51,8 @@ def _run_walkthrough(api_url: str, env: dict[str, str]) -> str:
 def _check_walkthrough_output(output: str) -> None:
     bodies = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     (created, fetched, active, updated, stale, logged, replayed, progress,
-     upload, confirmed, attachments, archived, listed, unarchived) = bodies  # fmt: skip
+     upload, confirmed, attachments, archived, listed, unarchived,
+     profile, snapshot, batch, delta) = bodies  # fmt: skip
     assert created["id"] == fetched["id"] == "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
     assert isinstance(active["items"], list)
     assert (updated["title"], updated["target"]) == ("Run 120 km this month", "120")
@@ -65,6 +66,19 @@ def _check_walkthrough_output(output: str) -> None:
     assert archived["status"] == "archived"
     assert created["id"] in [goal["id"] for goal in listed["items"]]
     assert unarchived["status"] == "active"
+    assert (profile["timezone"], profile["day_start_hour"]) == ("Europe/Paris", 4)
+    assert snapshot["snapshot"] is True
+    assert created["id"] in [goal["id"] for goal in snapshot["goals"]]
+    assert logged["id"] in [activity["id"] for activity in snapshot["activities"]]
+    assert [item["status"] for item in batch["results"]] == ["created", "duplicate", "error"]
+    assert batch["results"][1]["activity"]["id"] == logged["id"]
+    assert batch["results"][2]["error"]["fields"] == {"value": ["Must be greater than zero."]}
+    offline = batch["results"][0]["id"]
+    assert delta["snapshot"] is False
+    # (The first run's deletion may come again on the second: the last
+    # seconds before a cursor are sent twice, see sync/selectors.py.)
+    assert offline in [gone["id"] for gone in delta["deleted"]]
+    assert offline not in [activity["id"] for activity in delta["activities"]]
 
 
 @pytest.mark.e2e
