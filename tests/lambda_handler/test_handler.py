@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -150,6 +151,26 @@ def test_path_parameters_reach_activities_and_progress(gateway: Gateway, user: U
     assert [item["id"] for item in listed["items"]] == [activity["id"]]
     progress = assert_json(gateway.get(f"{GOALS}/{goal_id}/progress", user), 200)
     assert (progress["goal_id"], progress["activity_count"]) == (goal_id, 1)
+
+
+def test_the_batch_route_keeps_its_colon_and_sync_its_cursor(gateway: Gateway, user: User) -> None:
+    """``activities:batch`` has a colon in its path and a sync cursor holds
+    ``:`` and ``=``: both arrive through API Gateway's events unharmed."""
+    goal_id = create_goal(gateway, user).json()["id"]
+    item = {
+        "id": str(uuid.uuid4()),
+        "goal_id": goal_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+    batch = assert_json(
+        gateway.post_json("/api/v1/activities:batch", user, {"activities": [item]}), 200
+    )
+    assert [result["status"] for result in batch["results"]] == ["created"]
+
+    first = assert_json(gateway.get("/api/v1/sync", user), 200)
+    assert [activity["id"] for activity in first["activities"]] == [item["id"]]
+    again = assert_json(gateway.get(f"/api/v1/sync?cursor={quote(first['cursor'])}", user), 200)
+    assert again["snapshot"] is False
 
 
 @pytest.mark.parametrize("encode", [True, False], ids=["base64", "plain"])
