@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import deletion, services
 from accounts.models import UNITS, WEEK_STARTS, Profile
 from activities.periods import MAX_DAY_START_HOUR
 from lifestyle.http import etag_for, if_match_version
@@ -93,3 +93,58 @@ class MeApi(APIView):
             expected_version=version,
         )
         return profile_response(profile)
+
+    class AccountDeleteInputSerializer(StrictSerializer):
+        """The confirmation is a fixed phrase, not the username: many users
+        never see their Cognito username (they sign in with an e-mail), and
+        the app words and translates its own "type DELETE to confirm" screen,
+        then sends the phrase. What it guards against is a DELETE nobody
+        meant (a client bug, a replayed or misrouted request)."""
+
+        confirm = serializers.CharField(
+            trim_whitespace=False,
+            max_length=100,
+            help_text=f'Exactly "{deletion.CONFIRMATION}".',
+        )
+
+        def validate_confirm(self, value: str) -> str:
+            if value != deletion.CONFIRMATION:
+                raise serializers.ValidationError(
+                    f'Send exactly "{deletion.CONFIRMATION}" to delete your account.'
+                )
+            return value
+
+    class AccountDeletionOutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=(deletion.PENDING, deletion.DONE))
+        requested_at = Rfc3339Field()
+        completed_at = Rfc3339Field(allow_null=True)
+        steps_done = serializers.ListField(child=serializers.ChoiceField(choices=deletion.STEPS))
+        steps_left = serializers.ListField(child=serializers.ChoiceField(choices=deletion.STEPS))
+
+    @extend_schema(
+        operation_id="delete_account",
+        summary="Delete your account and all your data (GDPR art. 17)",
+        description=(
+            "Your sign-ins end at once: this token and every other you hold are refused "
+            "within seconds, so a second DELETE is a 401. Then your files, goals, "
+            "activities, progress, profile and exports are erased and your user is "
+            "deleted. 200: all done. 202: begun, and finished by the server within about "
+            "15 minutes (a last check for writes still in flight waits about half a "
+            "minute); nothing to retry. A missing or wrong "
+            "confirmation is a 400 and changes nothing.\n\n"
+            f'Body (JSON): `{{"confirm": "{deletion.CONFIRMATION}"}}`, exactly. (OpenAPI '
+            "3.0 tools leave out the body of a DELETE, hence this line; Retrofit needs "
+            '`@HTTP(method = "DELETE", hasBody = true)` to send one.)'
+        ),
+        responses={
+            200: AccountDeletionOutputSerializer,
+            202: AccountDeletionOutputSerializer,
+            **WRITE_ERRORS,
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        serializer = self.AccountDeleteInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        state = deletion.account_delete(user_id=request.user.user_id)
+        body = self.AccountDeletionOutputSerializer(state).data
+        return Response(body, status=200 if state.done else 202)

@@ -51,6 +51,7 @@ ACTIONS = frozenset(
         "backup_restore",
         "backup_restore_pitr",
         "backup_verify",
+        "account_delete",  # a user deleted their own account (accounts/deletion.py)
     }
 )
 RESULTS = frozenset({"ok", "failed", "refused"})
@@ -61,6 +62,7 @@ _TEXT_LIMIT = 500  # actor, target, reason: enough for any name, not for a dump
 class AuditEntry(TableItem, discriminator="AuditEntry"):
     entry_id = UnicodeAttribute()
     at = UTCDateTimeAttribute()
+    # Also "self:<sub>": a user acting on their own account (accounts/deletion.py).
     actor = UnicodeAttribute()  # the staff member's username, or "cli:<os user>"
     action = UnicodeAttribute()
     target = UnicodeAttribute(default="")  # a username, sub, table or backup

@@ -337,7 +337,7 @@ PROVISIONING = [
     "cognito-idp:AdminCreateUser",
     "cognito-idp:AdminSetUserPassword",
     "cognito-idp:AdminAddUserToGroup",
-    "cognito-idp:AdminDeleteUser",
+    # (cognito-idp:AdminDeleteUser is granted: a user deletes their own account.)
     "secretsmanager:PutSecretValue",
     "iam:PassRole",
     "lambda:InvokeFunction",
@@ -582,6 +582,18 @@ def iam_requests(call: Call) -> list[tuple[str, str, dict[str, str]]]:
         if op in ("ListObjects", "ListObjectsV2", "HeadBucket"):
             context = {"s3:prefix": params["Prefix"]} if "Prefix" in params else {}
             return [("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", context)]
+        if op == "ListObjectVersions":
+            context = {"s3:prefix": params["Prefix"]} if "Prefix" in params else {}
+            return [("s3:ListBucketVersions", f"arn:aws:s3:::{params['Bucket']}", context)]
+        if op == "DeleteObjects":  # authorized per object, as its DeleteObject(Version)
+            return [
+                (
+                    f"s3:DeleteObject{'Version' if entry.get('VersionId') else ''}",
+                    f"arn:aws:s3:::{params['Bucket']}/{entry['Key']}",
+                    {},
+                )
+                for entry in params["Delete"]["Objects"]
+            ]
     if call.service == "cognito-idp":
         if op in COGNITO_WITHOUT_IAM:
             return []
@@ -621,10 +633,12 @@ NOT_IN_THE_FLOW = {
     "dynamodb:DeleteBackup": "runbook backup commands",
     "dynamodb:RestoreTableFromBackup": "runbook restore, always to a new table",
     "dynamodb:RestoreTableToPointInTime": "runbook restore, always to a new table",
-    "dynamodb:BatchWriteItem": "restores write the restored table (only there)",
+    "dynamodb:BatchWriteItem": "restores; account deletion: tests/accounts/test_deletion.py",
     "dynamodb:Scan": "restores read the restored table; migrate_data scans the live one",
     "s3:GetObjectVersion": "attachments are versioned: recovering an old version",
     "s3:DeleteObjectVersion": "attachments are versioned: purging a deleted file",
+    "s3:ListBucketVersions": "account deletion: tests/accounts/test_deletion.py",
+    "cognito-idp:AdminDeleteUser": "account deletion: tests/accounts/test_deletion.py",
     "cognito-idp:AdminGetUser": "disabling users and the staff console",
     "cognito-idp:AdminDisableUser": "disabling users and the staff console",
     "cognito-idp:AdminEnableUser": "disabling users and the staff console",

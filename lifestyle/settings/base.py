@@ -105,6 +105,17 @@ REVOCATION_WINDOW_SECONDS = int(env_str("REVOCATION_WINDOW_SECONDS", str(24 * 36
 # Revocations the one list item may hold (about 60 bytes each: DynamoDB items
 # stop at 400 KB, and every process rereads the item).
 REVOCATION_MAX_ENTRIES = 4000
+# Account deletion (accounts/deletion.py). DELETE /api/v1/me works on it for
+# this long, then answers 202 and the schedule finishes it (API Gateway gives
+# up at 29 s).
+ACCOUNT_DELETION_REQUEST_SECONDS = 10.0
+# The last check for late writes waits this long after the user's tokens are
+# revoked: a container may serve its copy of the revocation list for
+# REVOCATION_CACHE_SECONDS, and a request it let in may run for the function's
+# 30 s timeout.
+ACCOUNT_DELETION_SETTLE_SECONDS = REVOCATION_CACHE_SECONDS + 30
+# How long the record of a finished deletion is kept (proof of erasure; TTL).
+ACCOUNT_DELETION_PROOF_DAYS = 30
 
 STORAGES = {
     "default": {"BACKEND": "lifestyle.storage.S3Storage"},
@@ -151,7 +162,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "lifestyle.openapi.server_at_script_prefix",
     ],
-    "ENUM_NAME_OVERRIDES": {"AttachmentStatusEnum": "activities.attachments.STATUSES"},
+    "ENUM_NAME_OVERRIDES": {
+        "AttachmentStatusEnum": "activities.attachments.STATUSES",
+        "AccountDeletionStepEnum": "accounts.deletion.STEPS",
+    },
 }
 
 # --- Security headers ------------------------------------------------------
