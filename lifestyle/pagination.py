@@ -42,7 +42,25 @@ def decode_cursor(cursor: str | None, *, user_id: str, scope: str) -> dict[str, 
     return key
 
 
-class PageQuerySerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """Query parameters, read as strictly as bodies: an unknown name
+    (``?limt=5``) or an empty value (``?cursor=``) is a 400 naming it. DRF
+    would drop the first and read the second as left out, so a client bug
+    would silently mean "no filter" or "first page"."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors: dict[str, list[str]] = {}
+        for name in data:
+            if name not in self.fields:
+                errors[str(name)[:100]] = ["Unknown parameter."]
+            elif "" in data.getlist(name):
+                errors[name] = ["May not be blank: leave the parameter out instead."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class PageQuerySerializer(QuerySerializer):
     """``?limit=`` and ``?cursor=`` as every list takes them."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)

@@ -16,7 +16,7 @@ from activities.models import Activity
 from goals.apis import GoalOutputSerializer
 from goals.models import Goal
 from lifestyle.errors import ValidationFailed
-from lifestyle.pagination import decode_cursor, encode_cursor
+from lifestyle.pagination import QuerySerializer, decode_cursor, encode_cursor
 from lifestyle.schema import COMMON_ERRORS, error, extend_schema
 from lifestyle.serializers import Rfc3339Field
 from sync.models import TOMBSTONE_DAYS, Tombstone
@@ -77,7 +77,7 @@ def _changes(page: SyncPage) -> dict[str, Any]:
 
 
 class SyncApi(APIView):
-    class SyncQuerySerializer(serializers.Serializer):
+    class SyncQuerySerializer(QuerySerializer):
         cursor = serializers.CharField(
             required=False,
             max_length=2048,

@@ -618,8 +618,18 @@ def test_a_bad_status_filter_is_refused(api: APIClient, status: str) -> None:
     assert_error(list_goals(api, status=status), 400, "validation_error", "status")
 
 
-def test_empty_query_parameters_mean_the_defaults(api: APIClient, goal: dict) -> None:
-    assert listed_ids(api, limit="", status="", cursor="") == [goal["id"]]
+@pytest.mark.parametrize("name", ["limit", "status", "cursor"])
+def test_an_empty_query_parameter_is_refused_by_name(
+    api: APIClient, dynamo_calls: DynamoCalls, name: str
+) -> None:
+    """Blank is not "left out": a client that lost a value hears about it
+    (the schema says so too; tests/test_fuzz.py holds the API to it)."""
+    assert_error(list_goals(api, **{name: ""}), 400, "validation_error", name)
+    assert dynamo_calls() == {}
+
+
+def test_an_unknown_query_parameter_is_refused_by_name(api: APIClient) -> None:
+    assert_error(list_goals(api, limt="5"), 400, "validation_error", "limt")
 
 
 # --- update ----------------------------------------------------------------------------

@@ -213,6 +213,8 @@ def test_tombstones_expire_with_ttl_and_old_cursors_are_refused(
         {"limit": "ten"},
         {"cursor": "not-a-cursor"},
         {"cursor": "x" * 3000},
+        {"cursor": ""},
+        {"limt": "5"},
     ],
 )
 def test_bad_parameters_are_refused(api: APIClient, params: dict[str, Any]) -> None:
