@@ -74,6 +74,9 @@ REQUIRED = (
     "ops_admin/apps.py",
     "botocore/docs/docstring.py",  # imported by botocore.client: never exclude "docs"
 )
+# Clients zappa.asynchronous builds when imported (export jobs, accounts/exports.py):
+# without their models the import fails, whatever the policy grants.
+ZAPPA_ASYNC_SERVICES = ("dynamodb", "lambda", "sns", "sts")
 # Repository content that must not ship.
 FORBIDDEN_PREFIXES = ("tests/", "bench/", "docs/", "deploy/", "build/", ".venv", ".local/", ".ci/")
 # Variables that would let anything in the packaging step reach AWS.
@@ -380,7 +383,7 @@ def main() -> None:
 
     print(f"zappa package {options.stage} from {venv.name} (no AWS credentials)...")
     elapsed = run_zappa(options.stage, output, venv, output.with_suffix(".log"))
-    services = policy_services()
+    services = sorted({*policy_services(), *ZAPPA_ASYNC_SERVICES})
     removed, saved = trim_botocore(output, services)
     print(
         f"trim: botocore API models kept for {', '.join(services)}; "

@@ -512,6 +512,17 @@ LIFECYCLE_RULE = {
     "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
 }
+# Exports (accounts/exports.py) go a week after they are made, as their job
+# records do (DynamoDB TTL); the bucket being versioned, the version the
+# expiry leaves behind goes a day later.
+EXPORT_DAYS = 7
+EXPORTS_LIFECYCLE_RULE = {
+    "ID": "expire-exports",
+    "Status": "Enabled",
+    "Filter": {"Prefix": "exports/"},
+    "Expiration": {"Days": EXPORT_DAYS},
+    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+}
 
 
 def ensure_bucket(name: str, report: Report = _quiet) -> str:
@@ -551,6 +562,7 @@ def bucket_findings(name: str) -> list[Finding]:
         bucket_versioning(name),
         bucket_encryption(name),
         bucket_lifecycle(name),
+        bucket_exports_lifecycle(name),
     ]
 
 
@@ -664,6 +676,45 @@ def bucket_lifecycle(name: str) -> Finding:
 
     if ours is None:
         detail = "missing, spec: expire old versions after 30 days"
+    else:
+        detail = ", ".join(
+            f"{key} {ours.get(key)}, spec {value}"
+            for key, value in wanted.items()
+            if ours.get(key) != value
+        )
+    return Finding("bucket", name, setting, DRIFT, detail, fix=fix)
+
+
+def bucket_exports_lifecycle(name: str) -> Finding:
+    """The exports' rule among the bucket's lifecycle rules. Its repair reads
+    the rules again, so it keeps what :func:`bucket_lifecycle`'s repair has
+    just written, and the rule keeps its place."""
+    s3 = client("s3")
+    rule_id = EXPORTS_LIFECYCLE_RULE["ID"]
+
+    def rules() -> list[dict[str, Any]]:
+        answer = _read_or_none(
+            lambda: s3.get_bucket_lifecycle_configuration(Bucket=name),
+            "NoSuchLifecycleConfiguration",
+        )
+        return list((answer or {}).get("Rules", []))
+
+    setting = f"lifecycle rule {rule_id}"
+    ours = next((rule for rule in rules() if rule.get("ID") == rule_id), None)
+    wanted = {key: value for key, value in EXPORTS_LIFECYCLE_RULE.items() if key != "ID"}
+    if ours is not None and all(ours.get(key) == value for key, value in wanted.items()):
+        return Finding("bucket", name, setting, OK, f"exports kept {EXPORT_DAYS} days")
+
+    def fix() -> str:
+        current = rules()
+        fixed = [EXPORTS_LIFECYCLE_RULE if rule.get("ID") == rule_id else rule for rule in current]
+        if not any(rule.get("ID") == rule_id for rule in current):
+            fixed.append(EXPORTS_LIFECYCLE_RULE)
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": fixed})
+        return f"lifecycle rule set (exports kept {EXPORT_DAYS} days)"
+
+    if ours is None:
+        detail = f"missing, spec: expire exports/ after {EXPORT_DAYS} days"
     else:
         detail = ", ".join(
             f"{key} {ours.get(key)}, spec {value}"

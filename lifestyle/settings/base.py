@@ -165,6 +165,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AttachmentStatusEnum": "activities.attachments.STATUSES",
         "AccountDeletionStepEnum": "accounts.deletion.STEPS",
+        "ExportStatusEnum": "accounts.exports.STATUSES",
+        "ExportFailureEnum": "accounts.exports.FAILURE_CODES",
     },
 }
 

@@ -52,7 +52,7 @@ def _check_walkthrough_output(output: str) -> None:
     bodies = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     (created, fetched, active, updated, stale, logged, replayed, progress,
      upload, confirmed, attachments, archived, listed, unarchived,
-     profile, snapshot, batch, delta) = bodies  # fmt: skip
+     profile, snapshot, batch, delta, export, ready) = bodies  # fmt: skip
     assert created["id"] == fetched["id"] == "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
     assert isinstance(active["items"], list)
     assert (updated["title"], updated["target"]) == ("Run 120 km this month", "120")
@@ -79,6 +79,11 @@ def _check_walkthrough_output(output: str) -> None:
     # seconds before a cursor are sent twice, see sync/selectors.py.)
     assert offline in [gone["id"] for gone in delta["deleted"]]
     assert offline not in [activity["id"] for activity in delta["activities"]]
+    assert export["status"] == "ready"  # locally the export runs before the POST answers
+    assert (ready["id"], ready["status"]) == (export["id"], "ready")
+    assert ready["counts"]["goals"] >= 1
+    for name in ("README.txt", "profile.json", "goals.json", "activities.json"):
+        assert f"{name} " in output  # listed by python -m zipfile -l
 
 
 @pytest.mark.e2e

@@ -153,7 +153,10 @@ def test_provision_creates_everything_to_spec(fresh_names: dict[str, str]) -> No
     assert all(block.values())
     assert len(block) == 4
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=stack.bucket)["Rules"]
-    assert [rule["NoncurrentVersionExpiration"] for rule in lifecycle] == [{"NoncurrentDays": 30}]
+    assert {rule["ID"]: rule["NoncurrentVersionExpiration"] for rule in lifecycle} == {
+        "expire-old-versions": {"NoncurrentDays": 30},
+        "expire-exports": {"NoncurrentDays": 1},
+    }
 
     cognito = client("cognito-idp")
     app = cognito.describe_user_pool_client(
