@@ -45,3 +45,22 @@ def env_bool(name: str, default: bool = False) -> bool:
 def env_list(name: str, default: str = "") -> list[str]:
     """A comma-separated list, blanks dropped."""
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A rate limit written ``requests/seconds`` (``120/60``): whole numbers,
+    both at least 1."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    count, _, seconds = raw.strip().partition("/")
+    try:
+        rate = (int(count), int(seconds))
+    except ValueError:
+        rate = (0, 0)
+    if min(rate) < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be requests/seconds with whole numbers of at least 1 (e.g. 120/60), "
+            f"not {raw!r}."
+        )
+    return rate

@@ -126,7 +126,7 @@ _DRF_CODES: dict[type[drf.APIException], str] = {
     drf.MethodNotAllowed: "method_not_allowed",
     drf.NotAcceptable: "not_acceptable",
     drf.UnsupportedMediaType: "unsupported_media_type",
-    drf.Throttled: "throttled",
+    drf.Throttled: "rate_limited",  # lifestyle.ratelimit
 }
 
 

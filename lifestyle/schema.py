@@ -68,6 +68,10 @@ def error(description: str) -> OpenApiResponse:
 
 COMMON_ERRORS: dict[int, OpenApiResponse] = {
     401: error("Missing, malformed, expired or foreign token."),
+    429: error(
+        "Over your rate limit (`rate_limited`): retry after `Retry-After` seconds. "
+        "`X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds) come with every answer."
+    ),
     503: error("A dependency is busy; retry after `Retry-After` seconds."),
 }
 WRITE_ERRORS: dict[int, OpenApiResponse] = {

@@ -517,10 +517,12 @@ def checksum(items: Iterable[dict[str, Any]]) -> str:
     return f"{total:064x}"
 
 
-# The ``type`` (PynamoDB discriminator) of the items the staff console
-# writes about itself, in the same table: the audit log (ops_admin.audit)
-# and sign-in throttles (ops_admin.staff_auth). Digests leave them out.
-BOOKKEEPING_TYPES = frozenset({"AuditEntry", "SignInFailures"})
+# The ``type`` (PynamoDB discriminator) of the items the system writes about
+# its own running, in the same table, that change whatever the data does:
+# the audit log (ops_admin.audit), staff sign-in throttles
+# (ops_admin.staff_auth) and per-user request counters (lifestyle.ratelimit).
+# Digests leave them out.
+BOOKKEEPING_TYPES = frozenset({"AuditEntry", "SignInFailures", "RateCounter"})
 
 
 def is_bookkeeping(item: dict[str, Any]) -> bool:

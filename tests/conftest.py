@@ -120,9 +120,14 @@ def aws_calls() -> Iterator[Counter[str]]:
     most once per ``REVOCATION_CACHE_SECONDS`` for all the requests it
     serves, so which request pays for it depends on the clock, not on the
     request. Per-request DynamoDB counts (``dynamo_calls``) stay what the
-    request itself costs; tests/ops/test_users.py counts the list reads."""
+    request itself costs; tests/ops/test_users.py counts the list reads.
+
+    The per-user rate limit counters (``lifestyle.ratelimit``: one UpdateItem
+    on every authenticated API request) count apart too, as
+    ``ratelimit.UpdateItem``; tests/lifestyle/test_ratelimit.py counts them."""
     from botocore.client import BaseClient
 
+    from lifestyle.ratelimit import PK_PREFIX as RATE_PK_PREFIX
     from ops_admin.revocations import LIST_PK
 
     calls: Counter[str] = Counter()
@@ -132,11 +137,18 @@ def aws_calls() -> Iterator[Counter[str]]:
         service = self.meta.service_model.service_name
         if service == "dynamodb" and params.get("Key", {}).get("pk") == {"S": LIST_PK}:
             service = "revocations"
+        elif service == "dynamodb" and _is_rate_counter(params, RATE_PK_PREFIX):
+            service = "ratelimit"
         calls[f"{service}.{operation}"] += 1
         return original(self, operation, params)
 
     with mock.patch.object(BaseClient, "_make_api_call", counting):
         yield calls
+
+
+def _is_rate_counter(params: dict[str, Any], prefix: str) -> bool:
+    pk = params.get("Key", {}).get("pk", {}).get("S")
+    return isinstance(pk, str) and pk.startswith(prefix)
 
 
 class DynamoCalls:

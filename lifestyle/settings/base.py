@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifestyle.env import env_bool, env_list, env_optional, env_str
+from lifestyle.env import env_bool, env_list, env_optional, env_rate, env_str
 from lifestyle.secrets import load_secrets
 
 # Deployments keep DJANGO_SECRET_KEY and kin in Secrets Manager: with
@@ -37,6 +37,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lifestyle.middleware.RequestBodyLimitMiddleware",
+    "lifestyle.ratelimit.RateLimitHeadersMiddleware",  # X-RateLimit-* on limited responses
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -138,10 +139,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "lifestyle.errors.api_exception_handler",
+    # Runs after authentication and permissions: per user, see RATE_LIMITS.
+    "DEFAULT_THROTTLE_CLASSES": ["lifestyle.ratelimit.UserRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # No django.contrib.auth: an anonymous request simply has no user.
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
+}
+
+# Per-user request limits (lifestyle/ratelimit.py): scope -> (requests,
+# seconds) per window, counted in the DynamoDB table so every Lambda
+# container shares them. Each overridable as RATE_LIMIT_<SCOPE>=requests/seconds.
+# - read (GET/HEAD/OPTIONS), 600 a minute: a screen of the app makes a few
+#   reads and a sync catching up pages through many; 10 a second sustained is
+#   far above a person's use and stops a runaway polling loop.
+# - write (every other method), 120 a minute: people log a few things a
+#   minute; offline work is replayed through /activities:batch (100 items in
+#   one request), so a client needing more is retrying in a loop.
+# - export (views that declare it), 5 an hour: each export zips all of a
+#   user's data and files; the API already returns the running one.
+RATE_LIMITS = {
+    "read": env_rate("RATE_LIMIT_READ", (600, 60)),
+    "write": env_rate("RATE_LIMIT_WRITE", (120, 60)),
+    "export": env_rate("RATE_LIMIT_EXPORT", (5, 3600)),
 }
 
 SPECTACULAR_SETTINGS = {
