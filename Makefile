@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-dev
 # their warnings say nothing about our install.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install run test lint typecheck pytest browser-test smoke bench package clean
+.PHONY: help install run test lint typecheck pytest browser-test smoke bench load package clean
 
 help:
 	@echo "make run     start moto's AWS stand-in, provision it, serve the API on :8000"
@@ -21,6 +21,7 @@ help:
 	@echo "make browser-test  only the console's browser tests (Chromium, tests/browser)"
 	@echo "make smoke   run the post-deployment smoke test against 'make run'"
 	@echo "make bench   run the benchmarks under bench/ (cold start)"
+	@echo "make load    50 simulated users for 60 s under gunicorn, check every write, update docs/reliability.md"
 	@echo "make package build the Lambda zip with Zappa (build/lifestyle-dev.zip) and check it"
 	@echo "make clean   remove the virtualenv and local state"
 
@@ -60,6 +61,11 @@ smoke: $(STAMP)
 # Benchmarks measure, tests do not: timings never gate `make test`.
 bench: $(STAMP)
 	@$(BIN)/python -m bench.cold_start --runs 7 --imports
+
+# A measurement too (tests/test_load_script.py only smoke-runs it): fails
+# when an acknowledged write is missing or a total disagrees with its items.
+load: $(STAMP)
+	@$(BIN)/python -m bench.load --users 50 --seconds 60 --write
 
 # --- Lambda package -----------------------------------------------------------
 # Zappa zips the ACTIVE virtualenv, so the package is built from one that holds
