@@ -155,7 +155,17 @@ class Ledger:
             # (a completed one still takes activities).
             Goal.pk.exists() & (Goal.status != "archived"),
         )
+        self.write_aggregates(transaction)
+
+    def write_aggregates(self, transaction: Transaction) -> None:
+        """The progress item, guarded by its version, and the buckets: without
+        the goal check, for repairs (activities.consistency), which must
+        work on archived goals too."""
         transaction.put("progress", self.progress)
+        self.write_buckets(transaction)
+
+    def write_buckets(self, transaction: Transaction) -> None:
+        """Each bucket under its version; an emptied one is deleted."""
         for key, bucket in self.buckets.items():
             if bucket.activity_count > 0:
                 transaction.put(f"bucket:{key}", bucket)
@@ -175,8 +185,20 @@ def _ledger(user_id: str, goal_id: str, found: dict[str, TableItem]) -> Ledger:
         raise NotFound("No such goal.")
     progress = found.get(progress_sk(goal_id))
     if not isinstance(progress, GoalProgress):
-        progress = GoalProgress(user_pk(user_id), progress_sk(goal_id), goal_id=goal_id)
+        progress = empty_progress(goal)
     return Ledger(goal=goal, progress=progress)
+
+
+def empty_progress(goal: Goal) -> GoalProgress:
+    """The goal's progress item before anything was counted (not stored yet)."""
+    return GoalProgress(goal.pk, progress_sk(goal.goal_id), goal_id=goal.goal_id)
+
+
+def empty_bucket(goal: Goal, period_key: str) -> PeriodBucket:
+    """A period's bucket before anything was counted (not stored yet)."""
+    return PeriodBucket(
+        goal.pk, bucket_sk(goal.goal_id, period_key), goal_id=goal.goal_id, period_key=period_key
+    )
 
 
 def _load_buckets(ledger: Ledger, period_keys: set[str]) -> None:
@@ -189,9 +211,7 @@ def _load_buckets(ledger: Ledger, period_keys: set[str]) -> None:
     for key in missing:
         bucket = found.get(bucket_sk(goal.goal_id, key))
         if not isinstance(bucket, PeriodBucket):
-            bucket = PeriodBucket(
-                goal.pk, bucket_sk(goal.goal_id, key), goal_id=goal.goal_id, period_key=key
-            )
+            bucket = empty_bucket(goal, key)
         ledger.buckets[key] = bucket
 
 
@@ -205,6 +225,7 @@ def _refresh_last_activity(ledger: Ledger, leaving: Activity) -> None:
     newest = Activity.by_goal_time.query(
         goal.pk,
         Activity.goal_time.startswith(f"{goal.goal_id}#"),
+        consistent_read=True,  # a local index reads what just committed
         scan_index_forward=False,
         limit=2,
         page_size=2,
