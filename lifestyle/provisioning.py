@@ -652,45 +652,32 @@ def bucket_encryption(name: str) -> Finding:
 
 
 def bucket_lifecycle(name: str) -> Finding:
-    """Our rule among the bucket's lifecycle rules; a repair keeps the others
-    (PutBucketLifecycleConfiguration replaces the whole set)."""
-    s3 = client("s3")
-    answer = _read_or_none(
-        lambda: s3.get_bucket_lifecycle_configuration(Bucket=name), "NoSuchLifecycleConfiguration"
+    """The rule that expires old versions of every file."""
+    return _lifecycle_rule(
+        name,
+        LIFECYCLE_RULE,
+        compared=("Status", "NoncurrentVersionExpiration"),
+        summary=f"old versions kept {NONCURRENT_VERSION_DAYS} days",
     )
-    rules = list((answer or {}).get("Rules", []))
-    ours = next((rule for rule in rules if rule.get("ID") == LIFECYCLE_RULE["ID"]), None)
-    setting = f"lifecycle rule {LIFECYCLE_RULE['ID']}"
-    wanted = {key: LIFECYCLE_RULE[key] for key in ("Status", "NoncurrentVersionExpiration")}
-    if ours is not None and all(ours.get(key) == value for key, value in wanted.items()):
-        return Finding(
-            "bucket", name, setting, OK, f"old versions kept {NONCURRENT_VERSION_DAYS} days"
-        )
-
-    def fix() -> str:
-        others = [rule for rule in rules if rule.get("ID") != LIFECYCLE_RULE["ID"]]
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=name, LifecycleConfiguration={"Rules": [*others, LIFECYCLE_RULE]}
-        )
-        return f"lifecycle rule set (old versions kept {NONCURRENT_VERSION_DAYS} days)"
-
-    if ours is None:
-        detail = "missing, spec: expire old versions after 30 days"
-    else:
-        detail = ", ".join(
-            f"{key} {ours.get(key)}, spec {value}"
-            for key, value in wanted.items()
-            if ours.get(key) != value
-        )
-    return Finding("bucket", name, setting, DRIFT, detail, fix=fix)
 
 
 def bucket_exports_lifecycle(name: str) -> Finding:
-    """The exports' rule among the bucket's lifecycle rules. Its repair reads
-    the rules again, so it keeps what :func:`bucket_lifecycle`'s repair has
-    just written, and the rule keeps its place."""
+    """The rule that expires exports (accounts/exports.py)."""
+    compared = tuple(key for key in EXPORTS_LIFECYCLE_RULE if key != "ID")
+    return _lifecycle_rule(
+        name, EXPORTS_LIFECYCLE_RULE, compared=compared, summary=f"exports kept {EXPORT_DAYS} days"
+    )
+
+
+def _lifecycle_rule(
+    name: str, rule: dict[str, Any], *, compared: tuple[str, ...], summary: str
+) -> Finding:
+    """``rule`` among the bucket's lifecycle rules (by ID, on the keys
+    ``compared``). PutBucketLifecycleConfiguration replaces the whole set,
+    so a repair reads the rules again and keeps the others, and the rule
+    its place: two repairs in a row each keep what the other wrote."""
     s3 = client("s3")
-    rule_id = EXPORTS_LIFECYCLE_RULE["ID"]
+    rule_id = rule["ID"]
 
     def rules() -> list[dict[str, Any]]:
         answer = _read_or_none(
@@ -700,21 +687,21 @@ def bucket_exports_lifecycle(name: str) -> Finding:
         return list((answer or {}).get("Rules", []))
 
     setting = f"lifecycle rule {rule_id}"
-    ours = next((rule for rule in rules() if rule.get("ID") == rule_id), None)
-    wanted = {key: value for key, value in EXPORTS_LIFECYCLE_RULE.items() if key != "ID"}
+    ours = next((found for found in rules() if found.get("ID") == rule_id), None)
+    wanted = {key: rule[key] for key in compared}
     if ours is not None and all(ours.get(key) == value for key, value in wanted.items()):
-        return Finding("bucket", name, setting, OK, f"exports kept {EXPORT_DAYS} days")
+        return Finding("bucket", name, setting, OK, summary)
 
     def fix() -> str:
         current = rules()
-        fixed = [EXPORTS_LIFECYCLE_RULE if rule.get("ID") == rule_id else rule for rule in current]
-        if not any(rule.get("ID") == rule_id for rule in current):
-            fixed.append(EXPORTS_LIFECYCLE_RULE)
+        fixed = [rule if found.get("ID") == rule_id else found for found in current]
+        if not any(found.get("ID") == rule_id for found in current):
+            fixed.append(rule)
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": fixed})
-        return f"lifecycle rule set (exports kept {EXPORT_DAYS} days)"
+        return f"lifecycle rule set ({summary})"
 
     if ours is None:
-        detail = f"missing, spec: expire exports/ after {EXPORT_DAYS} days"
+        detail = f"missing, spec: {summary}"
     else:
         detail = ", ".join(
             f"{key} {ours.get(key)}, spec {value}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,6 @@ from tests.activities.test_services import (
     TARGETS,
     bucket_totals,
     new_goal,
-    purge,
     utc,
 )
 from tests.conftest import DynamoCalls, User, assert_error
@@ -45,21 +44,7 @@ def activity_url(activity_id: str) -> str:
     return f"{ACTIVITIES}/{activity_id}"
 
 
-@pytest.fixture(autouse=True)
-def _purge(request: pytest.FixtureRequest, user: User) -> Iterator[None]:
-    """Each test's partitions go when it ends (see ``purge``)."""
-    users = [user]
-    if "other_user" in request.fixturenames:
-        users.append(request.getfixturevalue("other_user"))
-    yield
-    for each in users:
-        purge(each.user_id)
-
-
-@pytest.fixture
-def make_goal(user: User) -> Callable[..., Goal]:
-    """A goal of ``user``: a daily habit in UTC from 2026-01-01 unless told."""
-    return lambda **fields: new_goal(user.user_id, **fields)
+pytestmark = pytest.mark.usefixtures("purged_after")
 
 
 @pytest.fixture

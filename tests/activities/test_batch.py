@@ -12,7 +12,7 @@ import base64
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from activities.models import Activity, GoalProgress, PeriodBucket
 from goals.models import Goal
 from goals.services import goal_archive
 from lifestyle.dynamo import TableItem, user_pk
-from tests.activities.test_services import new_goal, purge
+from tests.activities.test_services import new_goal
 from tests.conftest import DynamoCalls, User, assert_error
 
 # Throttling is injected as in tests/lifestyle/test_throttling.py. Importing
@@ -42,21 +42,7 @@ WHEN = "2026-06-01T12:00:00Z"
 MISSING = object()  # a field left out of an item
 
 
-@pytest.fixture(autouse=True)
-def _purge(request: pytest.FixtureRequest, user: User) -> Iterator[None]:
-    """Each test's partitions go when it ends (moto slows as the table grows)."""
-    users = [user]
-    if "other_user" in request.fixturenames:
-        users.append(request.getfixturevalue("other_user"))
-    yield
-    for each in users:
-        purge(each.user_id)
-
-
-@pytest.fixture
-def make_goal(user: User) -> Callable[..., Goal]:
-    """A goal of ``user``: a daily habit in UTC from 2026-01-01 unless told."""
-    return lambda **fields: new_goal(user.user_id, **fields)
+pytestmark = pytest.mark.usefixtures("purged_after")
 
 
 @pytest.fixture
