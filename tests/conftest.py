@@ -10,11 +10,14 @@ fresh Cognito users, so their DynamoDB partitions never overlap.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -174,6 +177,19 @@ class DynamoCalls:
 @pytest.fixture
 def dynamo_calls(aws_calls: Counter[str]) -> DynamoCalls:
     return DynamoCalls(aws_calls)
+
+
+def manage_py(*args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py`` as an operator runs it: a process of its own, the test
+    settings and a bare environment (no AWS variables)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "lifestyle.settings.test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_error(response: Any, status: int, code: str, *fields: str) -> dict[str, Any]:

@@ -518,7 +518,13 @@ RESTORE_WRITES = (
 )
 
 
-def denied_requests(recorded: list[Call], *, table: str, user_pool_id: str) -> list[str]:
+def denied_requests(
+    recorded: list[Call],
+    *,
+    table: str,
+    user_pool_id: str,
+    bucket: str = "ai-lifestyle-app-attachments-test",
+) -> list[str]:
     """The recorded requests a test deployment's rendered policy would refuse."""
     policy = render_policy(
         PolicyTarget(
@@ -526,7 +532,7 @@ def denied_requests(recorded: list[Call], *, table: str, user_pool_id: str) -> l
             region=REGION,
             function_name="ai-lifestyle-app-test",
             table=table,
-            bucket="ai-lifestyle-app-attachments-test",
+            bucket=bucket,
             user_pool_id=user_pool_id,
             secret_name="ai-lifestyle-app/test",
         )

@@ -48,7 +48,7 @@ from tests.lambda_handler.conftest import (
 from tests.ops.conftest import console_for
 from tests.test_deploy_config import (  # the IAM coverage check's recorder
     Call,
-    iam_requests,
+    denied_requests,
     recorded,  # noqa: F401 (a fixture)
 )
 
@@ -753,22 +753,11 @@ def test_the_lambda_policy_allows_every_request_of_a_deletion(
     with override_settings(ACCOUNT_DELETION_SETTLE_SECONDS=0):
         ok(owner.client().delete(ME, RIGHT, "json"), 200)
     deletion.resume_pending()
-    policy = render_policy(
-        PolicyTarget(
-            account_id=ACCOUNT,
-            region=REGION,
-            function_name="ai-lifestyle-app-test",
-            table=settings.DYNAMODB_TABLE,
-            bucket=settings.AWS_STORAGE_BUCKET_NAME,
-            user_pool_id=settings.COGNITO_USER_POOL_ID,
-            secret_name="ai-lifestyle-app/test",
-        )
-    )
-    requested = [request for call in recorded for request in iam_requests(call)]
-    denied = sorted(
-        f"{action} on {resource} {context}"
-        for action, resource, context in requested
-        if not is_allowed(policy, action, resource, context)
+    denied = denied_requests(
+        recorded,
+        table=settings.DYNAMODB_TABLE,
+        user_pool_id=settings.COGNITO_USER_POOL_ID,
+        bucket=settings.AWS_STORAGE_BUCKET_NAME,
     )
     assert not denied, denied
     assert {call.operation for call in recorded} >= {

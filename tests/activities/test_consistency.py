@@ -7,13 +7,10 @@ loses to a concurrent write."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,11 +25,10 @@ from goals.services import goal_create
 from lifestyle.aws import client
 from lifestyle.data_migrations.records import from_dynamo, to_dynamo
 from lifestyle.provisioning import ensure_table
-from tests.conftest import User
+from tests.conftest import User, manage_py
 from tests.lifestyle.test_data_migrations import Terminal, api_on
 from tests.lifestyle.test_throttling import PROVISIONED, Throttle, dynamodb_clients
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
 TODAY = NOW.date()
 GOALS = "/api/v1/goals"
@@ -692,13 +688,6 @@ def test_command_on_a_missing_table_says_so() -> None:
 
 
 def test_command_line_exits_non_zero_with_the_message() -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check_consistency", "--progress-every", "0"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "lifestyle.settings.test"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage_py("check_consistency", "--progress-every", "0")
     assert done.returncode == 1
     assert "--progress-every must be at least 1 (got 0)." in done.stderr

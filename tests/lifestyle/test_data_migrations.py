@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,7 +32,6 @@ from lifestyle.data_migrations import (
     parse_number,
 )
 from lifestyle.data_migrations.m0002_schema_version_2 import migration as m0002
-from lifestyle.ratelimit import PK_PREFIX as RATE_PREFIX
 from lifestyle.data_migrations.records import (
     RECORD_PK,
     MigrationRecord,
@@ -55,9 +52,9 @@ from lifestyle.data_migrations.runner import (
     run_migration,
 )
 from lifestyle.provisioning import ensure_table
-from tests.conftest import User
+from lifestyle.ratelimit import PK_PREFIX as RATE_PREFIX
+from tests.conftest import User, manage_py
 
-ROOT = Path(__file__).resolve().parents[2]
 T1 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 T2 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 STAMP = UTCDateTimeAttribute()
@@ -807,13 +804,6 @@ def test_command_bad_arguments(table: str, args: list[str], message: str) -> Non
 
 
 def test_command_line_exits_non_zero_with_the_message() -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate_data", "--segments", "0"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "lifestyle.settings.test"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage_py("migrate_data", "--segments", "0")
     assert done.returncode == 1
     assert "--segments must be between 1 and 32 (got 0)." in done.stderr

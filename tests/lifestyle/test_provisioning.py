@@ -428,7 +428,7 @@ def test_missing_global_indexes_are_added(fresh_names: dict[str, str]) -> None:
             "IndexName": "by_email",
             "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }
+        },
     ]
     missing = [f for f in table_findings(name, spec) if f.setting == "global index by_email"]
     assert [(f.status, f.fix is not None) for f in missing] == [(MISSING, True)]
