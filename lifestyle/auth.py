@@ -10,6 +10,11 @@ The rules (DESIGN.md, after AWS's own aws-jwt-verify):
 - Keys are cached per process. An unknown ``kid`` refetches the JWKS, at
   most once per ``COGNITO_JWKS_MIN_REFRESH_SECONDS``, so a flood of forged
   tokens cannot turn into a flood of requests to Cognito.
+- A token that passed every check is remembered by this process (the last
+  ``VERIFIED_TOKENS_KEPT``, each only until its ``exp``), so the warm
+  requests of one signed-in phone skip the RSA verification and the
+  parsing: the same string was proven genuine, and expiry is checked again
+  on every use. Revocation is checked on every request regardless.
 - A valid token of a user staff disabled is refused (401 ``token_revoked``)
   if its sign-in predates the revocation: see ``ops_admin.revocations``.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -37,6 +43,9 @@ ID_TOKEN, ACCESS_TOKEN = "id", "access"
 TOKEN_USES = (ID_TOKEN, ACCESS_TOKEN)
 KEYS_UNAVAILABLE = "Sign-in keys are unavailable; retry shortly."
 REVOKED_SIGN_IN = "This sign-in was revoked; sign in again."
+# Tokens a process remembers as verified: a warm container serves a few
+# hundred users at most; each entry is about 1 KB.
+VERIFIED_TOKENS_KEPT = 512
 
 
 class TokenRejected(Exception):
@@ -133,9 +142,37 @@ class CognitoTokenVerifier:
         self.issuer = issuer_for(region, user_pool_id)
         self.client_id = client_id
         self.keys = keys
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or :class:`TokenRejected`."""
+        claims = self._recall(token)
+        if claims is None:
+            claims = self._verify(token)
+            self._remember(token, claims)
+        return dict(claims)
+
+    def _recall(self, token: str) -> dict[str, Any] | None:
+        """Claims of a token this process verified, while it has not expired
+        (``exp`` as jwt.decode checks it: no leeway)."""
+        with self._verified_lock:
+            claims = self._verified.get(token)
+            if claims is None:
+                return None
+            if claims["exp"] <= time.time():
+                del self._verified[token]
+                return None
+            self._verified.move_to_end(token)
+            return claims
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        with self._verified_lock:
+            self._verified[token] = claims
+            while len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:

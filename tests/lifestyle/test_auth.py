@@ -195,9 +195,11 @@ def fresh_verifier() -> Iterator[None]:
 
 @pytest.fixture
 def clock() -> Iterator[SimpleNamespace]:
-    """``lifestyle.auth``'s monotonic clock, moved by hand (no sleeping)."""
+    """``lifestyle.auth``'s monotonic clock, moved by hand (no sleeping);
+    its wall clock stays the real one."""
     now = SimpleNamespace(value=1000.0)
-    with mock.patch("lifestyle.auth.time", SimpleNamespace(monotonic=lambda: now.value)):
+    fake = SimpleNamespace(monotonic=lambda: now.value, time=time.time)
+    with mock.patch("lifestyle.auth.time", fake):
         yield now
 
 
@@ -546,3 +548,71 @@ def test_authentication_returns_the_caller_and_token(user: User, kind: str) -> N
     assert caller.username == user.username
     assert caller.groups == frozenset()
     assert caller.token_use == kind
+
+
+# --- verified tokens remembered by the process -------------------------------------
+
+
+@pytest.fixture
+def decodes() -> Iterator[mock.MagicMock]:
+    """Counts full verifications of a token (signature and claims)."""
+    with mock.patch.object(
+        CognitoTokenVerifier, "_verify", autospec=True, side_effect=CognitoTokenVerifier._verify
+    ) as verify:
+        yield verify
+
+
+def test_a_verified_token_is_not_verified_again(
+    aws_stack: dict[str, str], user: User, decodes: mock.MagicMock
+) -> None:
+    verifier = verifier_for(aws_stack, JwksKeys(default_jwks_url(), min_refresh_seconds=5))
+    first = verifier.verify(user.access_token)
+    first["sub"] = "tampered by a caller"  # callers get a copy
+    assert verifier.verify(user.access_token)["sub"] == user.user_id
+    assert decodes.call_count == 1
+
+
+def test_a_remembered_token_still_expires(user: User, decodes: mock.MagicMock) -> None:
+    """Expiry is checked on every use, remembered or not."""
+    expires = int(time.time()) + 1
+    token = sign({**claims_of(user.access_token), "exp": expires})
+    assert_goals_listed(bearer(token))
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    assert_rejected(bearer(token), "The token has expired.")
+    assert decodes.call_count == 2
+
+
+def test_forged_variants_of_a_remembered_token_are_verified(user: User) -> None:
+    """Only the exact string is remembered: one changed character is a new token."""
+    assert_goals_listed(bearer(user.access_token))
+    header, _payload, signature = user.access_token.split(".")
+    forged_claims = {**claims_of(user.access_token), "sub": "someone-else"}
+    forged_payload = b64url(json.dumps(forged_claims).encode())
+    assert_rejected(bearer(f"{header}.{forged_payload}.{signature}"), "The token is invalid.")
+
+
+def test_the_remembered_tokens_are_bounded(
+    aws_stack: dict[str, str], user: User, decodes: mock.MagicMock
+) -> None:
+    verifier = verifier_for(aws_stack, JwksKeys(default_jwks_url(), min_refresh_seconds=5))
+    tokens = [sign({**claims_of(user.access_token), "jti": str(n)}) for n in range(3)]
+    with mock.patch("lifestyle.auth.VERIFIED_TOKENS_KEPT", 2):
+        for token in tokens:
+            verifier.verify(token)
+        verifier.verify(tokens[2])  # kept
+        assert decodes.call_count == 3
+        verifier.verify(tokens[0])  # the oldest was let go
+        assert decodes.call_count == 4
+
+
+def test_a_remembered_token_of_a_disabled_user_is_refused(user: User) -> None:
+    """Revocation is checked on every request, after the remembered verification."""
+    from ops_admin import revocations
+
+    assert_goals_listed(bearer(user.access_token))
+    revocations.record(user.user_id, user.username, disabled=True, actor="t", reason="test")
+    revocations.cache.clear()  # as if the 5 s cache window had passed
+    try:
+        assert_error(bearer(user.access_token), 401, "token_revoked")
+    finally:
+        revocations.cache.clear()
