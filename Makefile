@@ -20,7 +20,7 @@ help:
 	@echo "make test    lint, type-check and run every test"
 	@echo "make browser-test  only the console's browser tests (Chromium, tests/browser)"
 	@echo "make smoke   run the post-deployment smoke test against 'make run'"
-	@echo "make bench   run the benchmarks under bench/ (cold start)"
+	@echo "make bench   run the benchmark suite (bench/suite.py) and write bench/RESULTS.md"
 	@echo "make load    50 simulated users for 60 s under gunicorn, check every write, update docs/reliability.md"
 	@echo "make package build the Lambda zip with Zappa (build/lifestyle-dev.zip) and check it"
 	@echo "make clean   remove the virtualenv and local state"
@@ -59,8 +59,9 @@ smoke: $(STAMP)
 	@$(BIN)/python -m lifestyle.local smoke
 
 # Benchmarks measure, tests do not: timings never gate `make test`.
+# Writes bench/RESULTS.md; fails when a figure is over its budget.
 bench: $(STAMP)
-	@$(BIN)/python -m bench.cold_start --runs 7 --imports
+	@$(BIN)/python -m bench.suite
 
 # A measurement too (tests/test_load_script.py only smoke-runs it): fails
 # when an acknowledged write is missing or a total disagrees with its items.

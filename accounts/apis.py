@@ -16,6 +16,7 @@ from activities.periods import MAX_DAY_START_HOUR
 from lifestyle.http import etag_for, if_match_version
 from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
 from lifestyle.serializers import (
+    OutputSerializer,
     Rfc3339Field,
     StrictSerializer,
     TimezoneField,
@@ -23,7 +24,7 @@ from lifestyle.serializers import (
 )
 
 
-class ProfileOutputSerializer(serializers.Serializer):
+class ProfileOutputSerializer(OutputSerializer):
     display_name = serializers.CharField()
     timezone = serializers.CharField(help_text="IANA name; new goals start with it.")
     week_start = serializers.ChoiceField(choices=WEEK_STARTS)

@@ -21,6 +21,7 @@ from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
 from lifestyle.serializers import (
     AwareDateTimeField,
     ExactDecimalField,
+    OutputSerializer,
     Rfc3339Field,
     StrictSerializer,
     UuidTextField,
@@ -32,7 +33,7 @@ VALUE_HELP = (
 )
 
 
-class ActivityOutputSerializer(serializers.Serializer):
+class ActivityOutputSerializer(OutputSerializer):
     id = serializers.CharField(source="activity_id")
     goal_id = serializers.CharField()
     value = ExactDecimalField()
@@ -245,7 +246,7 @@ class ActivityDetailApi(APIView):
 # --- Progress ------------------------------------------------------------------
 
 
-class CurrentPeriodSerializer(serializers.Serializer):
+class CurrentPeriodSerializer(OutputSerializer):
     key = serializers.CharField(help_text="e.g. 2026-11-28, 2026-W48, 2026-11")
     start = serializers.DateField()
     end = serializers.DateField(help_text="Inclusive.")
@@ -255,7 +256,7 @@ class CurrentPeriodSerializer(serializers.Serializer):
     activity_count = serializers.IntegerField()
 
 
-class ProgressOutputSerializer(serializers.Serializer):
+class ProgressOutputSerializer(OutputSerializer):
     goal_id = serializers.CharField(source="goal.goal_id")
     title = serializers.CharField(source="goal.title")
     kind = serializers.CharField(source="goal.kind")

@@ -15,7 +15,12 @@ from activities import attachments
 from activities.models import Attachment
 from lifestyle.ids import normalize_id
 from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
-from lifestyle.serializers import Rfc3339Field, StrictSerializer, WholeNumberField
+from lifestyle.serializers import (
+    OutputSerializer,
+    Rfc3339Field,
+    StrictSerializer,
+    WholeNumberField,
+)
 
 # Presigned URLs carry signed credentials: no cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -23,7 +28,7 @@ NOT_FOUND = error("No such activity or attachment.")
 
 
 @extend_schema_serializer(component_name="Attachment")
-class AttachmentOutputSerializer(serializers.Serializer):
+class AttachmentOutputSerializer(OutputSerializer):
     """Reads ``{"id": ..., "attachment": Attachment, ...}`` (see ``shown``)."""
 
     id = serializers.CharField()

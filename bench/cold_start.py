@@ -13,12 +13,18 @@ from spawn to exit. Three variants, interleaved so drift hits all alike:
 AWS is moto's server on loopback. ``--imports`` also prints the modules
 that cost our cold start the most (``python -X importtime``).
 
+In the suite, :func:`run` measures in a child process (``--child-json``):
+provisioning sets Django up with our settings and starts moto's server,
+neither of which may stay in the suite's own process. The medians of the
+last :func:`run` stay in :data:`LAST` for bench/first_use.py.
+
     .venv/bin/python -m bench.cold_start [--runs 7] [--imports]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -27,6 +33,8 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from bench.results import Row, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -50,6 +58,15 @@ AWS_EVENT_MAPPING = {{}}
 AWS_BOT_EVENT_MAPPING = {{}}
 COGNITO_TRIGGER_MAPPING = {{}}
 """
+SECTION = "Cold start"
+BUDGET = 1.3  # ours / bare Django + DRF hello
+NAMES = {
+    "lifestyle": "our app via Zappa",
+    "hello": "bare Django+DRF hello via Zappa",
+    "runbook": "runbook's raw boto3 handler",
+}
+# Medians (ms) of the last run(), by variant: bench/first_use.py reads them.
+LAST: dict[str, float] = {}
 
 
 def prepare_stack(endpoint: str) -> dict[str, str]:
@@ -88,6 +105,14 @@ def prepare_stack(endpoint: str) -> dict[str, str]:
         "BENCH_TOKEN": token,
         "BENCH_USER_ID": user_id,
     }
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a measuring child: only what any process needs,
+    none of the AWS or Django variables an earlier benchmark in the suite
+    may have left in ``os.environ``."""
+    keep = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT")
+    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 def child_env(base: dict[str, str], variant: str, settings_dirs: dict[str, Path]) -> dict[str, str]:
@@ -131,43 +156,130 @@ def heaviest_imports(env: dict[str, str], top: int = 15) -> list[tuple[int, str]
     return sorted(rows, reverse=True)[:top]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--imports", action="store_true", help="show the heaviest imports")
-    args = parser.parse_args()
+def settings_dirs(scratch: Path) -> dict[str, Path]:
+    """A folder per Django variant holding the ``zappa_settings`` module
+    Zappa generates at deploy time, for the child's ``PYTHONPATH``."""
+    folders = {}
+    for variant, settings in VARIANTS.items():
+        if settings:
+            folder = scratch / variant
+            folder.mkdir()
+            (folder / "zappa_settings.py").write_text(ZAPPA_SETTINGS.format(settings=settings))
+            folders[variant] = folder
+    return folders
 
+
+def measure(runs: int, *, imports: bool = False) -> tuple[dict[str, list[float]], list[str]]:
+    """Cold starts in ms by variant (``runs`` each, interleaved, after one
+    unmeasured run each), and, with ``imports``, the heaviest imports as
+    lines of text. Starts moto's server and sets Django up in this process."""
     from lifestyle.local_aws import start_moto_server
 
     server, endpoint = start_moto_server()
     try:
         base = prepare_stack(endpoint)
         with tempfile.TemporaryDirectory() as scratch:
-            settings_dirs = {}
-            for variant, settings in VARIANTS.items():
-                if settings:
-                    folder = Path(scratch) / variant
-                    folder.mkdir()
-                    (folder / "zappa_settings.py").write_text(
-                        ZAPPA_SETTINGS.format(settings=settings)
-                    )
-                    settings_dirs[variant] = folder
-            envs = {v: child_env(base, v, settings_dirs) for v in VARIANTS}
+            folders = settings_dirs(Path(scratch))
+            envs = {v: child_env(base, v, folders) for v in VARIANTS}
             for variant in VARIANTS:  # warm the OS file cache, not measured
                 run_once(variant, envs[variant])
             timings: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-            for run in range(args.runs):
+            for run in range(runs):
                 for variant in VARIANTS:
                     timings[variant].append(run_once(variant, envs[variant]))
-                print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
-            report(timings)
-            if args.imports:
-                print("\nHeaviest top-level imports in our cold start (cumulative ms):")
-                for microseconds, name in heaviest_imports(envs["lifestyle"]):
-                    print(f"  {microseconds / 1000:8.1f}  {name}")
+                print(f"cold start: run {run + 1}/{runs} done", file=sys.stderr, flush=True)
+            heaviest = []
+            if imports:
+                heaviest = [
+                    f"{microseconds / 1000:8.1f}  {name}"
+                    for microseconds, name in heaviest_imports(envs["lifestyle"])
+                ]
     finally:
         server.stop()
-    return 0
+    return timings, heaviest
+
+
+def rows(timings: dict[str, list[float]]) -> list[Row]:
+    """The figures: ours against the bare framework (budgeted) and against
+    the runbook's function (reported), then each variant's spread."""
+    medians = {variant: statistics.median(values) for variant, values in timings.items()}
+    count = len(timings["lifestyle"])
+    ours = medians["lifestyle"]
+    ratio = ours / medians["hello"]
+    found = [
+        Row(
+            SECTION,
+            f"our app, whole process, median of {count}",
+            ours,
+            "ms",
+            baseline=medians["hello"],
+            baseline_name=NAMES["hello"],
+            budget=f"<= {BUDGET}x",
+            passed=ratio <= BUDGET,
+        ),
+        Row(
+            SECTION,
+            "our app vs one runbook function (GET /goals)",
+            ours,
+            "ms",
+            baseline=medians["runbook"],
+            baseline_name=NAMES["runbook"],
+        ),
+    ]
+    for variant, values in timings.items():
+        found.append(
+            Row(
+                SECTION,
+                f"{NAMES[variant]}, median",
+                medians[variant],
+                "ms",
+                note=f"min {min(values):.0f} ms of {len(values)}",
+            )
+        )
+    return found
+
+
+def run(quick: bool) -> list[Row]:
+    """Full: 7 runs of each variant; quick: 2. Measured in a child process."""
+    runs = 2 if quick else 7
+    result = subprocess.run(  # noqa: S603 (this module, in a child)
+        [sys.executable, "-m", "bench.cold_start", "--child-json", "--runs", str(runs)],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,  # progress goes straight to our stderr
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.cold_start child failed with status {result.returncode}")
+    lines = result.stdout.strip().splitlines()
+    timings: dict[str, list[float]] = json.loads(lines[-1])["timings"]
+    LAST.clear()
+    LAST.update({variant: statistics.median(values) for variant, values in timings.items()})
+    return rows(timings)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="2 runs: a smoke run")
+    parser.add_argument("--imports", action="store_true", help="show the heaviest imports")
+    parser.add_argument(
+        "--child-json", action="store_true", help="print the timings as JSON (for run())"
+    )
+    args = parser.parse_args()
+    timings, heaviest = measure(2 if args.quick else args.runs, imports=args.imports)
+    if args.child_json:
+        print(json.dumps({"timings": timings}))
+        return 0
+    report(timings)
+    if heaviest:
+        print("\nHeaviest top-level imports in our cold start (cumulative ms):")
+        for line in heaviest:
+            print(f"  {line}")
+    found = rows(timings)
+    print("\n" + markdown(found, heading="## Cold start"))
+    return 1 if any(row.passed is False for row in found) else 0
 
 
 def report(timings: dict[str, list[float]]) -> None:

@@ -1,10 +1,11 @@
 """``make bench``: every benchmark, one after another, into ``bench/RESULTS.md``.
 
 Each module's ``run(quick)`` returns its rows (``bench.results.Row``); a row
-with a budget passes or fails it. The table is written even when a budget
-fails, and the exit status says so (1).
+with a budget passes or fails it. The table is written whatever the
+verdicts; a figure over budget is listed at the end, and with ``--strict``
+it also makes the exit status 1.
 
-    .venv/bin/python -m bench.suite [--quick] [--only warm,growth] [--output PATH]
+    .venv/bin/python -m bench.suite [--quick] [--strict] [--only warm,growth] [--output PATH]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small samples: a smoke run")
     parser.add_argument("--only", help="comma-separated modules, e.g. warm,growth")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the table goes")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a budget fails")
     options = parser.parse_args()
     modules = tuple(options.only.split(",")) if options.only else MODULES
     unknown = set(modules) - set(MODULES)
@@ -65,7 +67,7 @@ def main() -> int:
     failed = [row for row in rows if row.passed is False]
     for row in failed:
         print(f"over budget: {row.section}: {row.figure}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed and options.strict else 0
 
 
 if __name__ == "__main__":

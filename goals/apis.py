@@ -20,6 +20,7 @@ from lifestyle.pagination import PageQuerySerializer, decode_cursor, encode_curs
 from lifestyle.schema import COMMON_ERRORS, WRITE_ERRORS, error, extend_schema
 from lifestyle.serializers import (
     ExactDecimalField,
+    OutputSerializer,
     Rfc3339Field,
     StrictSerializer,
     TimezoneField,
@@ -30,7 +31,7 @@ from lifestyle.serializers import (
 READ_ONLY = ("created_at", "updated_at", "version", "archived_at")
 
 
-class GoalOutputSerializer(serializers.Serializer):
+class GoalOutputSerializer(OutputSerializer):
     id = serializers.CharField(source="goal_id")
     title = serializers.CharField()
     description = serializers.CharField()

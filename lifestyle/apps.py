@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, setting_changed
 
 _AWS_SETTINGS = {
     "AWS_REGION",
@@ -29,3 +29,6 @@ class LifestyleConfig(AppConfig):
 
     def ready(self) -> None:
         setting_changed.connect(_reset_on_change, dispatch_uid="lifestyle-aws-settings")
+        from lifestyle.startup import release_collector
+
+        request_finished.connect(release_collector, dispatch_uid="lifestyle-startup-collector")

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from lifestyle.env import env_bool, env_list, env_optional, env_rate, env_str
 from lifestyle.secrets import load_secrets
+from lifestyle.startup import hold_collector
+
+# The collector stands aside until the first request is answered (cold start).
+hold_collector()
 
 # Deployments keep DJANGO_SECRET_KEY and kin in Secrets Manager: with
 # LIFESTYLE_SECRET_ID set, the secret fills in the variables not yet set,
