@@ -13,6 +13,11 @@ Each write moves the activity and the goal's aggregates together:
 
 A retried log with the same client id is answered from the stored activity
 (one read), so a flaky network can never count an activity twice.
+
+A log reads once before its transaction when this process has seen the
+goal before: a goal's calendar (period, timezone, week start, day-start
+hour) never changes, so the bucket the activity falls in is known before
+the goal is read and joins the same BatchGetItem (:class:`Calendars`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -173,6 +180,54 @@ class Ledger:
                 transaction.delete(f"bucket:{key}", bucket, PeriodBucket.version == bucket.version)
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """What decides which period bucket a moment falls in, for one goal."""
+
+    period: str
+    timezone: str
+    week_start: str
+    day_start_hour: int
+
+    @classmethod
+    def of(cls, goal: Goal) -> Calendar:
+        return cls(goal.period, goal.timezone, goal.week_start, int(goal.day_start_hour))
+
+    def period_key(self, moment: datetime) -> str | None:
+        """The bucket ``moment`` counts in; None for a one-off goal."""
+        if self.period not in periods.RECURRING:
+            return None
+        day = periods.local_date(moment, self.timezone, day_start_hour=self.day_start_hour)
+        return periods.period_key(self.period, day, week_start=periods.WEEK_STARTS[self.week_start])
+
+
+class Calendars:
+    """The calendars of goals this process has read, the most recent
+    ``limit``. The API never changes a goal's calendar after creation;
+    still, a guess is only used when the goal as read agrees with it."""
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._limit = limit
+        self._known: OrderedDict[tuple[str, str], Calendar] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str, goal_id: str) -> Calendar | None:
+        with self._lock:
+            return self._known.get((user_id, goal_id))
+
+    def remember(self, user_id: str, goal: Goal) -> Calendar:
+        calendar = Calendar.of(goal)
+        with self._lock:
+            self._known[user_id, goal.goal_id] = calendar
+            self._known.move_to_end((user_id, goal.goal_id))
+            while len(self._known) > self._limit:
+                self._known.popitem(last=False)
+        return calendar
+
+
+calendars = Calendars()
+
+
 def _read(keys: list[tuple[str, str]]) -> dict[str, TableItem]:
     """One BatchGetItem, strongly consistent; items by sort key."""
     found = TableItem.batch_get(keys, consistent_read=True)
@@ -301,11 +356,20 @@ def activity_log(
         keys = [(user_pk(user_id), goal_sk(goal_id)), (user_pk(user_id), progress_sk(goal_id))]
         if client_id:
             keys.append((user_pk(user_id), activity_sk(activity_id)))
+        known = calendars.get(user_id, goal_id)
+        guessed = known.period_key(moment) if known else None
+        if guessed:
+            keys.append((user_pk(user_id), bucket_sk(goal_id, guessed)))
         found = _read(keys)
         stored = found.get(activity_sk(activity_id))
         if isinstance(stored, Activity):
             return _replay(stored, request_hash)
         ledger = _ledger(user_id, goal_id, found)
+        if calendars.remember(user_id, ledger.goal) == known and guessed:
+            bucket = found.get(bucket_sk(goal_id, guessed))
+            ledger.buckets[guessed] = (
+                bucket if isinstance(bucket, PeriodBucket) else empty_bucket(ledger.goal, guessed)
+            )
         _check_goal_open(ledger)
         _check_time(occurred_at, utcnow())
         activity = Activity(

@@ -34,7 +34,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
 STAGE = "dev"
@@ -241,21 +241,28 @@ def body_of(response: dict[str, Any]) -> Any:
 
 
 @contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """The request log still formats every line (as in Lambda) but to
-    /dev/null: file descriptor 1 is redirected, not Python's ``sys.stdout``
-    (the log handler keeps the stream it was configured with)."""
+def quiet() -> Iterator[TextIO]:
+    """File descriptors 1 and 2 to /dev/null: the request log (Django's
+    console handler, on standard error as Lambda sends it to CloudWatch) is
+    still formatted and written for every request, just not shown. Yields
+    the real standard error, for progress lines."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    report = os.fdopen(os.dup(2), "w", buffering=1)
+    saved = [os.dup(1), os.dup(2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     try:
-        yield
+        yield report
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
+        report.close()
 
 
 # --- DynamoDB calls: counted, recorded, replayed -------------------------------

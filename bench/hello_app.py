@@ -9,7 +9,7 @@ ROOT_URLCONF = "bench.hello_urls"
 INSTALLED_APPS = ["rest_framework"]
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

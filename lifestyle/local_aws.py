@@ -21,6 +21,11 @@ So by default (``faithful=True``) the server answers one AWS request at a
 time and a cancelled transaction puts back only the items it touched: the
 guarantees and costs of DynamoDB's transactions, which our optimistic
 locking relies on, not moto's shortcut.
+
+A third patch is about memory, found by bench/memory.py: moto keeps every
+model object it ever creates in a class-level list (for its dashboard), the
+copies its transactions take included, so a long run's server grew by
+gigabytes. Objects are no longer listed there.
 """
 
 from __future__ import annotations
@@ -52,7 +57,19 @@ def make_moto_faithful() -> None:
         if not _faithful:
             _one_request_at_a_time()
             _transactions_undo_only_their_items()
+            _models_not_tracked()
             _faithful = True
+
+
+def _models_not_tracked() -> None:
+    """moto's models are created without being appended to its
+    ``instances_tracked`` lists, which nothing of ours reads."""
+    from moto.core.common_models import BaseModel
+
+    def untracked(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = staticmethod(untracked)  # type: ignore[method-assign]
 
 
 def _one_request_at_a_time() -> None:

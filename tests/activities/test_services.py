@@ -949,4 +949,44 @@ def test_writes_cost_the_same_whatever_the_history(
         log(goal, utc(2026, 2, 2) + timedelta(hours=n), 1)
     long = write_costs(goal, dynamo_calls, utc(2026, 5, 1))
     assert short == long
-    assert [sum(cost.values()) for cost in long] == [3, 5, 5]
+    # A log: one read (the goal is known here, so its bucket joins the
+    # read) and the transaction; a change or a delete reads twice.
+    assert [sum(cost.values()) for cost in long] == [2, 5, 5]
+
+
+def test_a_known_goals_bucket_is_read_with_the_goal(
+    make_goal: Callable[..., Goal], dynamo_calls: DynamoCalls
+) -> None:
+    goal = make_goal(kind="count", target=Decimal(2), period="weekly", timezone="Asia/Tokyo")
+    dynamo_calls.reset()
+    log(goal, at("Asia/Tokyo", 2026, 3, 2, 0, 30), 1)  # a Monday, just after midnight there
+    assert dynamo_calls() == {"BatchGetItem": 2, "TransactWriteItems": 1}
+    dynamo_calls.reset()
+    log(goal, at("Asia/Tokyo", 2026, 3, 8, 23, 30), 1)  # the same week's Sunday
+    assert dynamo_calls() == {"BatchGetItem": 1, "TransactWriteItems": 1}
+    progress = selectors.goal_progress(
+        user_id=goal.user_id, goal_id=goal.goal_id, now=at("Asia/Tokyo", 2026, 3, 8, 23, 45)
+    )
+    assert progress.current_period is not None
+    assert (progress.current_period.value, progress.current_period.met) == (2, True)
+
+
+def test_a_wrong_calendar_guess_costs_a_read_and_nothing_else(
+    make_goal: Callable[..., Goal], dynamo_calls: DynamoCalls
+) -> None:
+    """Were a remembered calendar ever wrong, the guessed bucket is ignored
+    and the right one read, as for a goal never seen."""
+    goal = make_goal(kind="count", target=Decimal(2), period="weekly", timezone="UTC")
+    wrong = Goal(goal.pk, goal.sk, goal_id=goal.goal_id, period="weekly", timezone="Asia/Tokyo")
+    wrong.week_start, wrong.day_start_hour = "sunday", 6
+    services.calendars.remember(goal.user_id, wrong)
+    dynamo_calls.reset()
+    log(goal, utc(2026, 3, 1, 3), 1)  # Sunday 03:00 UTC: still last week's Sunday in UTC
+    assert dynamo_calls() == {"BatchGetItem": 2, "TransactWriteItems": 1}
+    assert services.calendars.get(goal.user_id, goal.goal_id) == services.Calendar.of(goal)
+    log(goal, utc(2026, 2, 23, 9), 1)  # the Monday of the same UTC week
+    progress = selectors.goal_progress(
+        user_id=goal.user_id, goal_id=goal.goal_id, now=utc(2026, 3, 1, 4)
+    )
+    assert progress.current_period is not None
+    assert (progress.current_period.key, progress.current_period.value) == ("2026-W09", 2)
