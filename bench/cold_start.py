@@ -34,6 +34,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from bench.harness import AWS_ENVIRONMENT, zappa_settings_source
+from bench.processes import run_child
 from bench.results import Row, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,22 +44,6 @@ VARIANTS = {
     "hello": "bench.hello_app",
     "runbook": None,
 }
-ZAPPA_SETTINGS = """\
-API_STAGE = "dev"
-PROJECT_NAME = "ai-lifestyle-app"
-DJANGO_SETTINGS = {settings!r}
-DEBUG = False
-LOG_LEVEL = "WARNING"
-BINARY_SUPPORT = True
-CONTEXT_HEADER_MAPPINGS = {{}}
-DOMAIN = None
-BASE_PATH = None
-ENVIRONMENT_VARIABLES = {{}}
-EXCEPTION_HANDLER = None
-AWS_EVENT_MAPPING = {{}}
-AWS_BOT_EVENT_MAPPING = {{}}
-COGNITO_TRIGGER_MAPPING = {{}}
-"""
 SECTION = "Cold start"
 BUDGET = 1.3  # ours / bare Django + DRF hello
 NAMES = {
@@ -71,19 +57,7 @@ LAST: dict[str, float] = {}
 
 def prepare_stack(endpoint: str) -> dict[str, str]:
     """Provision moto with our own code; one user with one goal."""
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",  # Lambda sets both
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "DYNAMODB_TABLE": "bench-goals",
-        "AWS_STORAGE_BUCKET_NAME": "bench-attachments",
-        "COGNITO_USER_POOL_NAME": "bench-users",
-        "DJANGO_SECRET_KEY": "bench-only-secret",
-        "DJANGO_ALLOWED_HOSTS": ".amazonaws.com",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint, "LOG_LEVEL": "WARNING"}
     os.environ.update(env, DJANGO_SETTINGS_MODULE="lifestyle.settings.base")
     import django
 
@@ -105,14 +79,6 @@ def prepare_stack(endpoint: str) -> dict[str, str]:
         "BENCH_TOKEN": token,
         "BENCH_USER_ID": user_id,
     }
-
-
-def clean_env() -> dict[str, str]:
-    """The environment for a measuring child: only what any process needs,
-    none of the AWS or Django variables an earlier benchmark in the suite
-    may have left in ``os.environ``."""
-    keep = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT")
-    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 def child_env(base: dict[str, str], variant: str, settings_dirs: dict[str, Path]) -> dict[str, str]:
@@ -164,7 +130,9 @@ def settings_dirs(scratch: Path) -> dict[str, Path]:
         if settings:
             folder = scratch / variant
             folder.mkdir()
-            (folder / "zappa_settings.py").write_text(ZAPPA_SETTINGS.format(settings=settings))
+            (folder / "zappa_settings.py").write_text(
+                zappa_settings_source(settings, log_level="WARNING")
+            )
             folders[variant] = folder
     return folders
 
@@ -242,18 +210,8 @@ def rows(timings: dict[str, list[float]]) -> list[Row]:
 def run(quick: bool) -> list[Row]:
     """Full: 7 runs of each variant; quick: 2. Measured in a child process."""
     runs = 2 if quick else 7
-    result = subprocess.run(  # noqa: S603 (this module, in a child)
-        [sys.executable, "-m", "bench.cold_start", "--child-json", "--runs", str(runs)],
-        cwd=ROOT,
-        env=clean_env(),
-        stdout=subprocess.PIPE,  # progress goes straight to our stderr
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench.cold_start child failed with status {result.returncode}")
-    lines = result.stdout.strip().splitlines()
-    timings: dict[str, list[float]] = json.loads(lines[-1])["timings"]
+    found = run_child("cold_start", "--child-json", "--runs", str(runs))
+    timings: dict[str, list[float]] = found["timings"]
     LAST.clear()
     LAST.update({variant: statistics.median(values) for variant, values in timings.items()})
     return rows(timings)

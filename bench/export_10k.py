@@ -23,9 +23,6 @@ import argparse
 import json
 import os
 import resource
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -37,32 +34,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bench.processes import moto_server
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTES = ("morning walk 🚶 along the river", "Café ☕ then 3 km", "走った — 30 min", "")
-
-
-@contextmanager
-def moto_process() -> Iterator[str]:
-    """moto's server in a child process; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 (our own virtualenv's moto)
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def peak_rss_mb() -> float:
@@ -163,7 +138,7 @@ def main() -> None:
     parser.add_argument("--file-kb", type=int, default=200)
     options = parser.parse_args()
 
-    with moto_process() as endpoint:
+    with moto_server() as endpoint:
         configure(endpoint)
         import requests
 

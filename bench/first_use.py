@@ -326,23 +326,11 @@ def rows(found: dict[str, list[dict[str, float]]]) -> list[Row]:
 
 def run(quick: bool) -> list[Row]:
     """Full: 5 flows of each design; quick: 1. Measured in a child process."""
-    import subprocess
 
-    from bench.cold_start import clean_env
+    from bench.processes import run_child
 
     repeat = 1 if quick else 5
-    result = subprocess.run(  # noqa: S603 (this module, in a child)
-        [sys.executable, "-m", "bench.first_use", "--child-json", "--repeat", str(repeat)],
-        cwd=os.path.dirname(HERE),
-        env=clean_env(),
-        stdout=subprocess.PIPE,  # progress goes straight to our stderr
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench.first_use child failed with status {result.returncode}")
-    answers = [line for line in result.stdout.splitlines() if line.startswith(MARKER)]
-    return rows(json.loads(answers[-1].removeprefix(MARKER)))
+    return rows(run_child("first_use", "--child-json", "--repeat", str(repeat), marker=MARKER))
 
 
 def main() -> int:

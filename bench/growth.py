@@ -36,24 +36,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 from bench import harness
+from bench.processes import run_child
 from bench.results import Row, markdown
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Growth with history"
 SIZES = (10, 1_000, 10_000)
 SPACING = timedelta(minutes=4)  # 10,000 activities: about four weeks
@@ -309,29 +305,17 @@ def child(requests: int, moto_requests: int, sizes: tuple[int, ...]) -> dict[str
 
 
 def _child(requests: int, moto_requests: int, sizes: tuple[int, ...]) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 (our own module)
-        [
-            sys.executable,
-            "-m",
-            "bench.growth",
-            "--child",
-            "--requests",
-            str(requests),
-            "--moto-requests",
-            str(moto_requests),
-            "--sizes",
-            ",".join(str(size) for size in sizes),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
+    found: dict[str, Any] = run_child(
+        "growth",
+        "--child",
+        "--requests",
+        str(requests),
+        "--moto-requests",
+        str(moto_requests),
+        "--sizes",
+        ",".join(str(size) for size in sizes),
     )
-    if result.returncode != 0:
-        raise SystemExit(f"bench.growth child failed ({result.returncode})")
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return data
+    return found
 
 
 def run(

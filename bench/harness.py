@@ -40,9 +40,8 @@ from unittest import mock
 STAGE = "dev"
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 PASSWORD = "Bench-password-1"
-# Generous limits: a benchmark sends thousands of requests a minute as one
-# user, and the counter's write is measured all the same.
-ENVIRONMENT = {
+# The deployment's variables, for the stand-in stack every benchmark builds.
+AWS_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
@@ -52,6 +51,11 @@ ENVIRONMENT = {
     "COGNITO_USER_POOL_NAME": "bench-users",
     "DJANGO_SECRET_KEY": "bench-only-secret",
     "DJANGO_ALLOWED_HOSTS": ".amazonaws.com",
+}
+# Generous limits: a benchmark sends thousands of requests a minute as one
+# user, and the counter's write is measured all the same.
+ENVIRONMENT = {
+    **AWS_ENVIRONMENT,
     "RATE_LIMIT_READ": "1000000/60",
     "RATE_LIMIT_WRITE": "1000000/60",
     "DJANGO_SETTINGS_MODULE": "lifestyle.settings.base",
@@ -160,10 +164,15 @@ def serve_folder(folder: Path) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def zappa_settings_source(django_settings: str, log_level: str = "INFO") -> str:
+    """The ``zappa_settings`` module Zappa generates beside its handler."""
+    values = {**ZAPPA_SETTINGS, "DJANGO_SETTINGS": django_settings, "LOG_LEVEL": log_level}
+    return "".join(f"{name} = {value!r}\n" for name, value in values.items())
+
+
 def write_zappa_settings(folder: Path, django_settings: str) -> None:
-    values = {**ZAPPA_SETTINGS, "DJANGO_SETTINGS": django_settings}
-    source = "".join(f"{name} = {value!r}\n" for name, value in values.items())
-    (folder / "zappa_settings.py").write_text(source)
+    """That module in ``folder``, first on ``sys.path`` for this process."""
+    (folder / "zappa_settings.py").write_text(zappa_settings_source(django_settings))
     sys.path.insert(0, str(folder))
     sys.modules.pop("zappa_settings", None)
 

@@ -3,12 +3,11 @@
 under 5% growth from request 1,000 to 5,000 (no leak).
 
 moto must not share the measured process (its tables grow with every
-write), so its server runs in a process of its own on loopback. That
-process keeps moto from remembering every object it ever made
-(``BaseModel.instances_tracked``, kept for its dashboard): each
-TransactWriteItems deep-copies the whole table, once per item, for a
-rollback, and the tracking would keep every copy, gigabytes by the end of
-the run, with moto slowing down as it collects them. A second process provisions it with the
+write), so its server runs in a process of its own on loopback
+(``bench.processes.moto_server``), made faithful as the tests' is: without
+that, moto kept every object it ever made for its dashboard, the copies of
+the whole table its transactions take included, and grew by gigabytes over
+a run (``lifestyle.local_aws``). A second process provisions it with the
 product's own code, signs a user in and makes a pool of 20 goals
 (``cold_start.prepare_stack`` and ``goals.services.goal_create``). The
 measured process then imports Zappa's handler as Lambda does (the
@@ -36,20 +35,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.processes import clean_env, moto_server, run_child
 from bench.results import Row, markdown
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Memory"
 POOL = 20
 PEAK_BUDGET_MB = 180.0
@@ -76,46 +71,6 @@ def memory_mb() -> tuple[float, float]:
         if name in ("VmRSS", "VmHWM"):
             values[name] = int(rest.split()[0]) / 1024  # kB
     return values["VmRSS"], values["VmHWM"]
-
-
-# --- moto's server -----------------------------------------------------------
-
-
-def serve_moto(port: int) -> None:
-    """moto's server (as ``moto_server``), made faithful as the tests' is
-    (lifestyle.local_aws): no whole-table copies, no object registry."""
-    from moto.server import main
-
-    from lifestyle.local_aws import make_moto_faithful
-
-    make_moto_faithful()
-    main(["-H", "127.0.0.1", "-p", str(port)])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """:func:`serve_moto` in a child process; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 (our own module)
-        [sys.executable, "-m", "bench.memory", "--moto-server", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # --- The provisioning process -------------------------------------------------
@@ -275,35 +230,27 @@ def measure(requests: int, pool: list[str]) -> dict[str, Any]:
 # --- The parent ---------------------------------------------------------------
 
 
-def _child(arguments: list[str], env: dict[str, str]) -> Any:
-    result = subprocess.run(  # noqa: S603 (our own module)
-        [sys.executable, "-m", "bench.memory", *arguments],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"bench.memory {arguments[:2]} failed ({result.returncode})")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool, requests: int | None = None) -> list[Row]:
     count = requests or (600 if quick else 5000)
-    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
     with moto_server() as endpoint:
-        prepared = _child(["--child", "prepare", "--endpoint", endpoint], base)
-        env = {
-            **base,
-            **prepared["env"],
-            "RATE_LIMIT_READ": "1000000/60",
-            "RATE_LIMIT_WRITE": "1000000/60",
-            "LOG_LEVEL": "INFO",  # as deployed: a request log line each
-        }
-        found = _child(
-            ["--child", "measure", "--requests", str(count), "--pool", ",".join(prepared["pool"])],
-            env,
+        prepared = run_child("memory", "--child", "prepare", "--endpoint", endpoint)
+        env = clean_env(
+            **{
+                **prepared["env"],
+                "RATE_LIMIT_READ": "1000000/60",
+                "RATE_LIMIT_WRITE": "1000000/60",
+                "LOG_LEVEL": "INFO",  # as deployed: a request log line each
+            }
+        )
+        found = run_child(
+            "memory",
+            "--child",
+            "measure",
+            "--requests",
+            str(count),
+            "--pool",
+            ",".join(prepared["pool"]),
+            env=env,
         )
     return rows(found, quick)
 
@@ -347,11 +294,7 @@ def main() -> int:
     parser.add_argument("--child", choices=("prepare", "measure"), help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--pool", help=argparse.SUPPRESS)
-    parser.add_argument("--moto-server", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.moto_server:
-        serve_moto(options.moto_server)
-        return 0
     if options.child == "prepare":
         print(json.dumps(prepare(options.endpoint)))
         return 0

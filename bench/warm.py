@@ -33,8 +33,6 @@ import argparse
 import base64
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -45,9 +43,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench import harness
+from bench.processes import run_child
 from bench.results import Row, markdown
 
-ROOT = Path(__file__).resolve().parent.parent
 # The order; the runs go reads first, so writes do not grow the
 # partitions the reads look at.
 OPERATIONS = (
@@ -396,27 +394,15 @@ def child_bare(recordings: dict[str, Any], requests: int) -> dict[str, list[floa
 # --- The parent: children, then the table -------------------------------------
 
 
-def _child(*arguments: str) -> Any:
-    result = subprocess.run(  # noqa: S603 (our own module)
-        [sys.executable, "-m", "bench.warm", *arguments],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"bench.warm {' '.join(arguments)} failed ({result.returncode})")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool, requests: int | None = None) -> list[Row]:
     count = requests or (100 if quick else 1000)
     with tempfile.TemporaryDirectory() as scratch:
-        ours = _child("--child", "ours", "--requests", str(count))
+        ours = run_child("warm", "--child", "ours", "--requests", str(count))
         saved = Path(scratch) / "recorded.json"
         saved.write_text(json.dumps(ours["recorded"]))
-        bare = _child("--child", "bare", "--requests", str(count), "--recorded", str(saved))
+        bare = run_child(
+            "warm", "--child", "bare", "--requests", str(count), "--recorded", str(saved)
+        )
     return rows(ours, bare, count)
 
 
