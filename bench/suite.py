@@ -59,7 +59,9 @@ def main() -> int:
     mode = "a quick run: small samples, not for quoting" if options.quick else "a full run"
     heading = (
         f"# Benchmark results\n\n`make bench`, {mode}, {when}, "
-        f"{time.monotonic() - started:.0f} s. Ratios compare figures measured in the same run."
+        f"{time.monotonic() - started:.0f} s. Ratios compare figures measured in the same run. "
+        "What each benchmark measures is in its module's docstring (`bench/`); why a "
+        'budget is not met, in README.md, "Performance".'
     )
     table = markdown(rows, heading=heading)
     options.output.write_text(table)
