@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -184,7 +185,7 @@ def _interleaved(
     for number in range(WARM_UP + requests):
         for size in sizes if number % 2 else reversed(sizes):
             before_each(size)
-            elapsed = harness.timed(lambda size=size: _send(events[size]))  # type: ignore[misc]
+            elapsed = harness.timed(partial(_send, events[size]))
             if number >= WARM_UP:
                 timings[size].append(elapsed)
     return timings
@@ -344,7 +345,7 @@ LABELS = {
 
 def rows(found: dict[str, Any], count: int, moto_count: int) -> list[Row]:
     small, middle, large = sorted(found["seeding"], key=int)
-    p50 = lambda values: harness.percentile(values, 0.5)  # noqa: E731
+    p50 = harness.p50
     result: list[Row] = []
     for endpoint in ENDPOINTS:
         calls = found["calls"][endpoint]

@@ -429,3 +429,11 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+def p50(values: list[float]) -> float:
+    return percentile(values, 0.5)
+
+
+def p99(values: list[float]) -> float:
+    return percentile(values, 0.99)

@@ -360,10 +360,16 @@ def _canned_phase(
             results[operation] = _interleaved(
                 sides,
                 requests,
-                lambda name, op=operation: recorded[op][name][0],  # type: ignore[misc]
+                partial(_recorded_event, recorded, operation),
                 before_each=switch,
             )
     return results
+
+
+def _recorded_event(
+    recorded: dict[str, dict[str, tuple[Event, list[harness.Call]]]], operation: str, name: str
+) -> Event:
+    return recorded[operation][name][0]
 
 
 def child_bare(recordings: dict[str, Any], requests: int) -> dict[str, list[float]]:
@@ -416,12 +422,12 @@ def rows(ours: dict[str, Any], bare: dict[str, list[float]], count: int) -> list
             Row(
                 "Warm latency, moto in-process",
                 f"{operation} p50",
-                p50(moto["ours"]),
+                harness.p50(moto["ours"]),
                 "ms",
-                baseline=p50(moto["raw"]),
+                baseline=harness.p50(moto["raw"]),
                 baseline_name="raw boto3 handler",
                 budget="<= 1.15x",
-                passed=p50(moto["ours"]) <= 1.15 * p50(moto["raw"]),
+                passed=harness.p50(moto["ours"]) <= 1.15 * harness.p50(moto["raw"]),
                 note=f"{count} each",
             )
         )
@@ -429,9 +435,9 @@ def rows(ours: dict[str, Any], bare: dict[str, list[float]], count: int) -> list
             Row(
                 "Warm latency, moto in-process",
                 f"{operation} p99",
-                p99(moto["ours"]),
+                harness.p99(moto["ours"]),
                 "ms",
-                baseline=p99(moto["raw"]),
+                baseline=harness.p99(moto["raw"]),
                 baseline_name="raw boto3 handler",
             )
         )
@@ -441,13 +447,16 @@ def rows(ours: dict[str, Any], bare: dict[str, list[float]], count: int) -> list
             Row(
                 "Warm latency, canned DynamoDB",
                 f"{operation} p50",
-                p50(canned["ours"]),
+                harness.p50(canned["ours"]),
                 "ms",
-                baseline=p50(bare[operation]),
+                baseline=harness.p50(bare[operation]),
                 baseline_name="bare DRF view",
                 budget="<= 2x",
-                passed=p50(canned["ours"]) <= 2 * p50(bare[operation]),
-                note=f"raw handler {p50(canned['raw']):.2f} ms; p99 {p99(canned['ours']):.2f} ms",
+                passed=harness.p50(canned["ours"]) <= 2 * harness.p50(bare[operation]),
+                note=(
+                    f"raw handler {harness.p50(canned['raw']):.2f} ms; "
+                    f"p99 {harness.p99(canned['ours']):.2f} ms"
+                ),
             )
         )
     index_keys = table_index_keys()
@@ -483,14 +492,6 @@ def rows(ours: dict[str, Any], bare: dict[str, list[float]], count: int) -> list
             )
         )
     return found
-
-
-def p50(values: list[float]) -> float:
-    return harness.percentile(values, 0.5)
-
-
-def p99(values: list[float]) -> float:
-    return harness.percentile(values, 0.99)
 
 
 def _bookkeeping(call: harness.Call) -> bool:
