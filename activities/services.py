@@ -25,9 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +53,7 @@ from lifestyle.errors import (
     ValidationFailed,
 )
 from lifestyle.ids import new_ulid, normalize_id
+from lifestyle.memo import Recent
 from lifestyle.timeutil import utcnow
 from sync.models import Tombstone
 
@@ -207,21 +206,14 @@ class Calendars:
     still, a guess is only used when the goal as read agrees with it."""
 
     def __init__(self, limit: int = 2048) -> None:
-        self._limit = limit
-        self._known: OrderedDict[tuple[str, str], Calendar] = OrderedDict()
-        self._lock = threading.Lock()
+        self._known: Recent[tuple[str, str], Calendar] = Recent(limit)
 
     def get(self, user_id: str, goal_id: str) -> Calendar | None:
-        with self._lock:
-            return self._known.get((user_id, goal_id))
+        return self._known.get((user_id, goal_id))
 
     def remember(self, user_id: str, goal: Goal) -> Calendar:
         calendar = Calendar.of(goal)
-        with self._lock:
-            self._known[user_id, goal.goal_id] = calendar
-            self._known.move_to_end((user_id, goal.goal_id))
-            while len(self._known) > self._limit:
-                self._known.popitem(last=False)
+        self._known.put((user_id, goal.goal_id), calendar)
         return calendar
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -36,6 +35,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from lifestyle.errors import ServiceUnavailable
+from lifestyle.memo import Recent
 from ops_admin import revocations
 
 ALGORITHM = "RS256"
@@ -142,8 +142,7 @@ class CognitoTokenVerifier:
         self.issuer = issuer_for(region, user_pool_id)
         self.client_id = client_id
         self.keys = keys
-        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._verified_lock = threading.Lock()
+        self._verified: Recent[str, dict[str, Any]] = Recent(VERIFIED_TOKENS_KEPT)
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or :class:`TokenRejected`."""
@@ -156,21 +155,14 @@ class CognitoTokenVerifier:
     def _recall(self, token: str) -> dict[str, Any] | None:
         """Claims of a token this process verified, while it has not expired
         (``exp`` as jwt.decode checks it: no leeway)."""
-        with self._verified_lock:
-            claims = self._verified.get(token)
-            if claims is None:
-                return None
-            if claims["exp"] <= time.time():
-                del self._verified[token]
-                return None
-            self._verified.move_to_end(token)
-            return claims
+        claims = self._verified.get(token)
+        if claims is not None and claims["exp"] <= time.time():
+            self._verified.forget(token)
+            return None
+        return claims
 
     def _remember(self, token: str, claims: dict[str, Any]) -> None:
-        with self._verified_lock:
-            self._verified[token] = claims
-            while len(self._verified) > VERIFIED_TOKENS_KEPT:
-                self._verified.popitem(last=False)
+        self._verified.put(token, claims)
 
     def _verify(self, token: str) -> dict[str, Any]:
         try:

@@ -594,9 +594,9 @@ def test_forged_variants_of_a_remembered_token_are_verified(user: User) -> None:
 def test_the_remembered_tokens_are_bounded(
     aws_stack: dict[str, str], user: User, decodes: mock.MagicMock
 ) -> None:
-    verifier = verifier_for(aws_stack, JwksKeys(default_jwks_url(), min_refresh_seconds=5))
     tokens = [sign({**claims_of(user.access_token), "jti": str(n)}) for n in range(3)]
     with mock.patch("lifestyle.auth.VERIFIED_TOKENS_KEPT", 2):
+        verifier = verifier_for(aws_stack, JwksKeys(default_jwks_url(), min_refresh_seconds=5))
         for token in tokens:
             verifier.verify(token)
         verifier.verify(tokens[2])  # kept
